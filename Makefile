@@ -1,0 +1,50 @@
+# cryptosite: `make run` starts the system, `make test` runs the tests.
+# Needs only Python 3.11+ and make; everything else is installed into .venv from the registries.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run demo test test-fast lint bench sandbox superuser clean install install-dev
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-runtime: requirements.txt | $(PY)
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) install -r requirements-dev.txt
+	touch $(VENV)/.installed-runtime $@
+
+install: $(VENV)/.installed-runtime
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(PY) -m cryptosite.stack
+
+demo: install
+	DEMO=1 $(PY) -m cryptosite.stack --demo
+
+test: install-dev
+	$(PY) -m pytest
+
+test-fast: install-dev
+	$(PY) -m pytest -m "not e2e"
+
+lint: install-dev
+	$(PY) -m ruff check .
+
+bench: install-dev
+	$(PY) -m bench
+
+sandbox: install
+	$(PY) manage.py sandbox_exchange --port 8090
+
+superuser: install
+	$(PY) manage.py createsuperuser
+
+clean:
+	rm -rf $(VENV) staticfiles var .pytest_cache

@@ -1,0 +1,79 @@
+"""GET /health: the state of the database, the channel layer, the broker, and every source."""
+
+import os
+
+import redis
+from django.conf import settings
+from django.db import connection
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from market import selectors
+
+
+def _redis_ok(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:  # any driver error means the database is unusable
+        return False
+
+
+def _storage_bytes() -> int | None:
+    """The size of the stored price log (the original reported its CSV file's size)."""
+    db = settings.DATABASES["default"]
+    try:
+        if db["ENGINE"].endswith("sqlite3"):
+            return os.path.getsize(db["NAME"])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_total_relation_size('market_pricetick')")
+            return int(cursor.fetchone()[0])
+    except Exception:
+        return None
+
+
+class HealthView(APIView):
+    @extend_schema(
+        operation_id="health",
+        responses={200: OpenApiResponse(description="ok or degraded"), 503: OpenApiResponse(description="down")},
+        summary="Service health and per-source freshness",
+    )
+    def get(self, request):
+        db_ok = _database_ok()
+        layer_ok = _redis_ok(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+        broker_ok = _redis_ok(settings.CELERY_BROKER_URL)
+        sources = selectors.source_freshness() if db_ok else {}
+        newest = max((v["last_tick_utc"] for v in sources.values() if v["last_tick_utc"]), default=None)
+        if not db_ok:
+            status = "down"
+        elif not (layer_ok and broker_ok) or any(v["stale"] for v in sources.values()):
+            status = "degraded"
+        else:
+            status = "ok"
+        body = {
+            "status": status,
+            "last_updated_utc": newest,
+            "log_file_size_bytes": _storage_bytes() if db_ok else None,
+            "checks": {
+                "database": "ok" if db_ok else "down",
+                "channel_layer": "ok" if layer_ok else "down",
+                "broker": "ok" if broker_ok else "down",
+            },
+            "sources": sources,
+            "poll_interval_seconds": settings.POLL_INTERVAL,
+            "demo": settings.DEMO,
+        }
+        return Response(body, status=503 if status == "down" else 200)

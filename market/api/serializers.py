@@ -1,0 +1,134 @@
+"""Input and output serializers of the market endpoints.
+
+Inputs check presence and type; symbol, source, timeframe and limit rules live in
+market.domain and are the same for REST and WebSocket.
+"""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from ..domain.errors import InvalidInput
+from ..domain.params import parse_int, parse_limit
+from ..domain.symbols import normalize_source, normalize_symbol
+from ..domain.timeframes import TIMEFRAMES, parse_timeframe
+
+
+class _Query(serializers.Serializer):
+    def to_internal_value(self, data):
+        # Query parameters arrive as strings; repeated ones use the last value.
+        return self.clean({key: data.get(key) for key in self.fields})
+
+    def clean(self, data: dict) -> dict:
+        raise NotImplementedError
+
+
+class PriceQuery(_Query):
+    symbol = serializers.CharField(help_text="Base asset: BTC, btc, BTCUSDT, BTC-USD or BTC/USDT")
+    source = serializers.CharField(
+        required=False, help_text="binance, coinbase, kraken or composite (default: the first configured exchange)"
+    )
+
+    def clean(self, data):
+        source = data.get("source")
+        return {
+            "symbol": normalize_symbol(data.get("symbol")),
+            "source": settings.EXCHANGES[0] if source in (None, "") else normalize_source(source, settings.EXCHANGES, allow_composite=True),
+        }
+
+
+class OhlcQuery(_Query):
+    symbol = serializers.CharField(help_text="Base asset, e.g. ETH")
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False, default="1h")
+    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+    source = serializers.CharField(required=False, help_text="binance, coinbase or kraken")
+    start = serializers.IntegerField(required=False, min_value=0, help_text="epoch ms: first candle open time")
+    end = serializers.IntegerField(required=False, min_value=0, help_text="epoch ms: last candle open time")
+
+    def clean(self, data):
+        source = data.get("source")
+        start = parse_int(data.get("start"), "start", lo=0, hi=10**14)
+        end = parse_int(data.get("end"), "end", lo=0, hi=10**14)
+        if start is not None and end is not None and start > end:
+            raise InvalidInput("Invalid range: start is after end")
+        return {
+            "symbol": normalize_symbol(data.get("symbol")),
+            "timeframe": parse_timeframe(data.get("timeframe") or "1h"),
+            "limit": parse_limit(data.get("limit"), default=100),
+            "source": settings.EXCHANGES[0] if source in (None, "") else normalize_source(source, settings.EXCHANGES),
+            "start": start,
+            "end": end,
+        }
+
+
+class HistoryQuery(_Query):
+    symbol = serializers.CharField()
+    source = serializers.CharField(help_text="Binance, Coinbase or Kraken (any case)")
+    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=1000)
+    format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
+
+    def clean(self, data):
+        if not data.get("source"):
+            raise InvalidInput("Missing required parameter: source")
+        fmt = data.get("format") or "json"
+        if fmt not in ("json", "csv"):
+            raise InvalidInput(f"Invalid format: {fmt}. Must be json or csv")
+        return {
+            "symbol": normalize_symbol(data.get("symbol")),
+            "source": normalize_source(data.get("source"), settings.EXCHANGES),
+            "limit": parse_limit(data.get("limit"), default=50),
+            "format": fmt,
+        }
+
+
+# --- outputs (documentation of the shapes built by market.payloads) ---------------------------
+class PriceOut(serializers.Serializer):
+    symbol = serializers.CharField()
+    price = serializers.FloatField()
+    timestamp = serializers.IntegerField(help_text="epoch ms")
+    source = serializers.CharField()
+    stale = serializers.BooleanField(help_text="older than 3 poll intervals")
+    sources = serializers.ListField(child=serializers.CharField(), required=False, help_text="composite only")
+
+
+class CandleOut(serializers.Serializer):
+    timestamp = serializers.IntegerField(help_text="open time, epoch ms")
+    open = serializers.FloatField()
+    high = serializers.FloatField()
+    low = serializers.FloatField()
+    close = serializers.FloatField()
+    volume = serializers.FloatField()
+    closed = serializers.BooleanField()
+
+
+class OhlcOut(serializers.Serializer):
+    symbol = serializers.CharField()
+    timeframe = serializers.CharField()
+    source = serializers.CharField()
+    ohlc = CandleOut(many=True)
+
+
+class WidgetPriceOut(serializers.Serializer):
+    price = serializers.FloatField()
+    symbol = serializers.CharField()
+    source = serializers.CharField()
+    timestamp = serializers.CharField(help_text="ISO-8601 UTC")
+    change_pct = serializers.FloatField(allow_null=True)
+
+
+class HistoryOut(serializers.Serializer):
+    timestamp = serializers.CharField(help_text="ISO-8601 UTC")
+    source = serializers.CharField()
+    symbol = serializers.CharField()
+    price = serializers.FloatField()
+    change_pct = serializers.FloatField(allow_null=True)
+
+
+class ErrorOut(serializers.Serializer):
+    error = serializers.CharField()
+    timestamp = serializers.CharField()
+
+
+class RateLimitOut(serializers.Serializer):
+    error = serializers.CharField()
+    detail = serializers.CharField()
+    retry_after = serializers.IntegerField()

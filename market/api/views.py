@@ -1,0 +1,153 @@
+"""Market REST endpoints: one view per operation; each parses, calls a service or selector,
+and shapes the answer."""
+
+import csv
+import io
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import selectors, services
+from ..domain.errors import MarketError
+from ..domain.prices import composite_price
+from ..domain.symbols import display_name
+from ..payloads import candle_payload, history_payload, number, price_payload, widget_price_payload
+from . import serializers as s
+
+ERRORS = {
+    400: OpenApiResponse(s.ErrorOut, description="Invalid or missing parameter"),
+    404: OpenApiResponse(s.ErrorOut, description="Unknown symbol or source"),
+    429: OpenApiResponse(s.RateLimitOut, description="Rate limit exceeded"),
+    502: OpenApiResponse(s.ErrorOut, description="The exchange answered with an error or unparseable data"),
+    503: OpenApiResponse(s.ErrorOut, description="The exchange cannot be reached, or no data yet"),
+    504: OpenApiResponse(s.ErrorOut, description="The exchange did not answer in time"),
+}
+
+
+def _query(serializer_class, request):
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class PriceView(APIView):
+    @extend_schema(
+        operation_id="market_price",
+        parameters=[s.PriceQuery],
+        responses={200: s.PriceOut, **ERRORS},
+        examples=[
+            OpenApiExample(
+                "BTC on Binance",
+                value={"symbol": "BTC", "price": 50000.5, "timestamp": 1633659200000, "source": "binance", "stale": False},
+                response_only=True,
+            )
+        ],
+        summary="Current price of a symbol",
+    )
+    def get(self, request):
+        q = _query(s.PriceQuery, request)
+        if q["source"] == "composite":
+            return Response(_composite(q["symbol"]))
+        tick = services.fresh_or_live_tick(q["source"], q["symbol"])
+        return Response({**price_payload(tick), "stale": not selectors.is_fresh(tick)})
+
+
+def _composite(symbol: str) -> dict:
+    ticks, first_error = {}, None
+    for source in settings.EXCHANGES:
+        try:
+            ticks[source] = services.fresh_or_live_tick(source, symbol)
+        except MarketError as exc:
+            first_error = first_error or exc
+    fresh = {src: t for src, t in ticks.items() if selectors.is_fresh(t)} or ticks
+    if not fresh:
+        raise first_error
+    price, used = composite_price({src: t.price for src, t in fresh.items()})
+    newest = max(fresh[src].timestamp_ms for src in used)
+    return {
+        "symbol": symbol,
+        "price": number(price),
+        "timestamp": newest,
+        "source": "composite",
+        "sources": used,
+        "stale": not any(selectors.is_fresh(fresh[src]) for src in used),
+    }
+
+
+class OhlcView(APIView):
+    @extend_schema(
+        operation_id="market_ohlc",
+        parameters=[s.OhlcQuery],
+        responses={200: s.OhlcOut, **ERRORS},
+        summary="OHLC candles, oldest first",
+        examples=[
+            OpenApiExample(
+                "ETH 1h",
+                value={"symbol": "ETH", "timeframe": "1h", "source": "binance", "ohlc": [
+                    {"timestamp": 1633658400000, "open": 2000.0, "high": 2100.0, "low": 1900.0, "close": 2050.0,
+                     "volume": 1234567.89, "closed": True}]},
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request):
+        q = _query(s.OhlcQuery, request)
+        candles = services.candles_for_request(q["source"], q["symbol"], q["timeframe"], q["limit"], q["start"], q["end"])
+        return Response(
+            {
+                "symbol": q["symbol"],
+                "timeframe": q["timeframe"],
+                "source": q["source"],
+                "ohlc": [candle_payload(c) for c in candles],
+            }
+        )
+
+
+class PricesView(APIView):
+    @extend_schema(
+        operation_id="widget_prices",
+        responses={200: OpenApiResponse(description="{Source: {SYMBOL: price entry}}"), 429: ERRORS[429]},
+        summary="Latest snapshot of every tracked market, by source then symbol",
+    )
+    def get(self, request):
+        markets = selectors.tracked_by_source()
+        out = {display_name(src): {} for src in markets}
+        for tick in selectors.latest_ticks(markets):
+            out[display_name(tick.source)][tick.symbol] = widget_price_payload(tick)
+        return Response(out)
+
+
+class CoinsView(APIView):
+    @extend_schema(
+        operation_id="widget_coins",
+        responses={200: OpenApiResponse(description='{"Binance": ["BTC", ...]}'), 429: ERRORS[429]},
+        summary="Tracked symbols per source",
+    )
+    def get(self, request):
+        return Response({display_name(src): syms for src, syms in selectors.tracked_by_source().items()})
+
+
+CSV_HEADER = ["timestamp", "source", "symbol", "price", "change_pct"]
+
+
+class HistoryView(APIView):
+    @extend_schema(
+        operation_id="widget_history",
+        parameters=[s.HistoryQuery],
+        responses={200: s.HistoryOut(many=True), 400: ERRORS[400], 404: ERRORS[404], 429: ERRORS[429]},
+        summary="Stored ticks, newest first (format=csv for the original price log's columns)",
+    )
+    def get(self, request):
+        q = _query(s.HistoryQuery, request)
+        rows = [history_payload(t) for t in selectors.history(q["source"], q["symbol"], q["limit"])]
+        if q["format"] == "csv":
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=CSV_HEADER, lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({**row, "change_pct": "" if row["change_pct"] is None else row["change_pct"]})
+            return HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        return Response(rows)

@@ -1,0 +1,121 @@
+"""The one HTTP seam of the exchange adapters.
+
+Every request to an exchange goes through `get_json`: one shared httpx client per event loop,
+a timeout, polite pacing per exchange, back-off when the exchange says 429/418, and the mapping
+of every failure to an ExchangeError with the contract's status. Tests point base URLs at the
+sandbox exchange instead of patching this module.
+"""
+
+import asyncio
+import threading
+import time
+import weakref
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from .errors import BAD_RESPONSE, TIMEOUT, UNREACHABLE, ExchangeError
+
+USER_AGENT = "cryptosite/1.0 (+self-hosted market data server)"
+DEFAULT_BACKOFF_SECONDS = {429: 60.0, 418: 120.0}
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+# Per exchange: monotonic time before which we do not call it (after a 429/418).
+_blocked_until: dict[str, float] = {}
+# Per exchange: the monotonic time reserved by the latest request, for pacing across the
+# threads of one process.
+_next_slot: dict[str, float] = {}
+_slot_lock = threading.Lock()
+
+
+def client() -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    existing = _clients.get(loop)
+    if existing is None or existing.is_closed:
+        existing = httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            follow_redirects=False,
+        )
+        _clients[loop] = existing
+    return existing
+
+
+async def close_client() -> None:
+    loop = asyncio.get_running_loop()
+    existing = _clients.pop(loop, None)
+    if existing is not None:
+        await existing.aclose()
+
+
+def backoff_remaining(exchange: str) -> float:
+    return max(0.0, _blocked_until.get(exchange, 0.0) - time.monotonic())
+
+
+def reset_state() -> None:
+    """Forget back-offs and pacing slots (a fresh process's state)."""
+    _blocked_until.clear()
+    with _slot_lock:
+        _next_slot.clear()
+
+
+def _retry_after(response: httpx.Response) -> float:
+    raw = response.headers.get("Retry-After", "")
+    try:
+        return max(1.0, float(raw))
+    except ValueError:
+        return DEFAULT_BACKOFF_SECONDS.get(response.status_code, 60.0)
+
+
+async def _pace(exchange: str, min_interval: float) -> None:
+    """Reserve the next free request slot of this exchange and wait for it."""
+    if min_interval <= 0:
+        return
+    with _slot_lock:
+        now = time.monotonic()
+        slot = max(now, _next_slot.get(exchange, 0.0))
+        _next_slot[exchange] = slot + min_interval
+    if slot > now:
+        await asyncio.sleep(slot - now)
+
+
+async def get_json(
+    exchange: str,
+    display: str,
+    url: str,
+    params: dict[str, Any] | None = None,
+    timeout: float = 10.0,
+    min_interval: float = 0.0,
+    allow_status: tuple[int, ...] = (),
+) -> tuple[int, Any]:
+    """GET `url` and decode its JSON (numbers as Decimal, exactly as printed).
+
+    Returns (status, body). Statuses in `allow_status` (an exchange's "unknown symbol"
+    answers) come back to the adapter to interpret; every other failure raises.
+    """
+    blocked = backoff_remaining(exchange)
+    if blocked > 0:
+        raise ExchangeError(
+            f"{display} API asked us to back off; retrying in {blocked:.0f}s", UNREACHABLE, retry_after=blocked
+        )
+    await _pace(exchange, min_interval)
+    try:
+        response = await client().get(url, params=params, timeout=timeout)
+    except httpx.TimeoutException:
+        raise ExchangeError(f"Request timeout - {display} API is not responding", TIMEOUT) from None
+    except (httpx.TransportError, OSError) as exc:
+        raise ExchangeError(
+            f"Failed to fetch data from {display}: Connection error ({type(exc).__name__})", UNREACHABLE
+        ) from None
+    if response.status_code in (429, 418):
+        wait = _retry_after(response)
+        _blocked_until[exchange] = time.monotonic() + wait
+        raise ExchangeError(f"{display} API rate limit reached; backing off {wait:.0f}s", UNREACHABLE, retry_after=wait)
+    if response.status_code >= 400 and response.status_code not in allow_status:
+        raise ExchangeError(f"{display} API error: HTTP {response.status_code}", BAD_RESPONSE)
+    try:
+        body = response.json(parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise ExchangeError(f"{display} API error: unparseable response", BAD_RESPONSE) from None
+    return response.status_code, body

@@ -1,0 +1,87 @@
+"""Stored market data: what is tracked, price ticks, and OHLCV candles."""
+
+from django.db import models
+
+from .domain.symbols import DISPLAY_NAMES
+from .domain.timeframes import TIMEFRAMES
+
+SOURCE_CHOICES = list(DISPLAY_NAMES.items())
+TIMEFRAME_CHOICES = [(tf, tf) for tf in TIMEFRAMES]
+PRICE = {"max_digits": 30, "decimal_places": 12}
+
+
+class TrackedMarket(models.Model):
+    """An (exchange, symbol) pair the poller follows. Seeded from EXCHANGES x SYMBOLS on the
+    first migrate; the admin edits it afterwards."""
+
+    source = models.CharField(max_length=20, choices=SOURCE_CHOICES)
+    symbol = models.CharField(max_length=20)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["source", "symbol"]
+        constraints = [models.UniqueConstraint(fields=["source", "symbol"], name="tracked_market_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} on {DISPLAY_NAMES.get(self.source, self.source)}"
+
+
+class PriceTick(models.Model):
+    source = models.CharField(max_length=20, choices=SOURCE_CHOICES)
+    symbol = models.CharField(max_length=20)
+    price = models.DecimalField(**PRICE)
+    # The exchange's time of the price when it gives one, else the poll's time slot.
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField()
+    change_pct = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-timestamp"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "symbol", "timestamp"], name="price_tick_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["source", "symbol", "-timestamp"], name="tick_market_time"),
+            models.Index(fields=["timestamp"], name="tick_time"),
+            models.Index(fields=["symbol", "-timestamp"], name="tick_symbol_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.price} on {self.source} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class Candle(models.Model):
+    source = models.CharField(max_length=20, choices=SOURCE_CHOICES)
+    symbol = models.CharField(max_length=20)
+    timeframe = models.CharField(max_length=3, choices=TIMEFRAME_CHOICES)
+    open_time = models.BigIntegerField(help_text="epoch milliseconds, aligned to the timeframe")
+    open = models.DecimalField(**PRICE)
+    high = models.DecimalField(**PRICE)
+    low = models.DecimalField(**PRICE)
+    close = models.DecimalField(**PRICE)
+    volume = models.DecimalField(max_digits=38, decimal_places=12)
+    closed = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["source", "symbol", "timeframe", "-open_time"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "symbol", "timeframe", "open_time"], name="candle_unique"),
+        ]
+        indexes = [models.Index(fields=["timeframe", "closed"], name="candle_tf_closed")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.timeframe} {self.open_time} on {self.source}"
+
+
+class OnDemandMarket(models.Model):
+    """An untracked market a WebSocket client subscribed to: polled until `expires_at`,
+    which live subscriptions keep pushing forward."""
+
+    source = models.CharField(max_length=20, choices=SOURCE_CHOICES)
+    symbol = models.CharField(max_length=20)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "symbol"], name="on_demand_unique")]

@@ -1,0 +1,135 @@
+"""Reads of stored market data. No exchange calls here (see services for those)."""
+
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Max
+from django.utils import timezone
+
+from .domain.candles import Candle as CandleValue
+from .domain.timeframes import TIMEFRAMES, align
+from .models import Candle, OnDemandMarket, PriceTick, TrackedMarket
+from .ticks import StoredTick, latest_key
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def stale_after_ms() -> int:
+    return int(3 * settings.POLL_INTERVAL * 1000)
+
+
+def is_fresh(tick: StoredTick, now: int | None = None) -> bool:
+    return (now or now_ms()) - tick.received_ms <= stale_after_ms()
+
+
+def tracked_symbols(source: str) -> list[str]:
+    return list(TrackedMarket.objects.filter(source=source, enabled=True).values_list("symbol", flat=True))
+
+
+def is_tracked(source: str, symbol: str) -> bool:
+    return TrackedMarket.objects.filter(source=source, symbol=symbol).exists()
+
+
+def polled_symbols(source: str) -> list[str]:
+    """Tracked symbols plus untracked ones that live WebSocket subscribers asked for."""
+    tracked = tracked_symbols(source)
+    extra = OnDemandMarket.objects.filter(source=source, expires_at__gt=timezone.now()).values_list("symbol", flat=True)
+    return list(dict.fromkeys([*tracked, *extra]))
+
+
+def tracked_by_source() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {source: [] for source in settings.EXCHANGES}
+    for source, symbol in TrackedMarket.objects.filter(enabled=True, source__in=settings.EXCHANGES).values_list(
+        "source", "symbol"
+    ):
+        out[source].append(symbol)
+    return out
+
+
+def latest_tick(source: str, symbol: str) -> StoredTick | None:
+    """The newest stored price: from the cache (no query) when it is there."""
+    cached = cache.get(latest_key(source, symbol))
+    if cached:
+        return StoredTick.from_cache(cached)
+    row = PriceTick.objects.filter(source=source, symbol=symbol).order_by("-timestamp").first()
+    if row is None:
+        return None
+    tick = StoredTick.from_model(row)
+    cache.set(latest_key(source, symbol), tick.to_cache(), timeout=None)
+    return tick
+
+
+def latest_ticks(markets: dict[str, list[str]]) -> list[StoredTick]:
+    keys = {latest_key(src, sym): (src, sym) for src, syms in markets.items() for sym in syms}
+    cached = cache.get_many(list(keys))
+    out = []
+    for key, (src, sym) in keys.items():
+        tick = StoredTick.from_cache(cached[key]) if key in cached else latest_tick(src, sym)
+        if tick is not None:
+            out.append(tick)
+    return out
+
+
+def history(source: str, symbol: str, limit: int) -> list[StoredTick]:
+    rows = PriceTick.objects.filter(source=source, symbol=symbol).order_by("-timestamp")[:limit]
+    return [StoredTick.from_model(r) for r in rows]
+
+
+def source_freshness() -> dict[str, dict]:
+    """Per configured exchange: the newest tick's age and whether it is stale."""
+    now = timezone.now()
+    out = {}
+    for source in settings.EXCHANGES:
+        newest = PriceTick.objects.filter(source=source).aggregate(m=Max("received_at"))["m"]
+        age = None if newest is None else round((now - newest).total_seconds(), 3)
+        out[source] = {
+            "last_tick_utc": None if newest is None else newest.isoformat(),
+            "age_seconds": age,
+            "stale": age is None or age * 1000 > stale_after_ms(),
+            "last_error": cache.get(f"poll-error:{source}"),
+        }
+    return out
+
+
+def last_open_time(source: str, symbol: str, timeframe: str) -> int | None:
+    return Candle.objects.filter(source=source, symbol=symbol, timeframe=timeframe).aggregate(m=Max("open_time"))["m"]
+
+
+def stored_open_times(source: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> list[int]:
+    return list(
+        Candle.objects.filter(
+            source=source, symbol=symbol, timeframe=timeframe, open_time__gte=start_ms, open_time__lte=end_ms
+        )
+        .order_by("open_time")
+        .values_list("open_time", flat=True)
+    )
+
+
+def candle_window(timeframe: str, limit: int, start_ms: int | None, end_ms: int | None, now: int) -> tuple[int, int]:
+    """The [first, last] open times a candle request covers."""
+    size = TIMEFRAMES[timeframe]
+    newest = align(now, timeframe)
+    if start_ms is not None:
+        first = align(start_ms, timeframe)
+        if first < start_ms:
+            first += size
+        last = min(newest, align(end_ms, timeframe) if end_ms is not None else newest, first + (limit - 1) * size)
+    else:
+        last = min(newest, align(end_ms, timeframe) if end_ms is not None else newest)
+        first = last - (limit - 1) * size
+    return first, last
+
+
+def candles(source: str, symbol: str, timeframe: str, first: int, last: int) -> list[CandleValue]:
+    rows = Candle.objects.filter(
+        source=source, symbol=symbol, timeframe=timeframe, open_time__gte=first, open_time__lte=last
+    ).order_by("open_time")
+    return [CandleValue(r.open_time, r.open, r.high, r.low, r.close, r.volume, r.closed) for r in rows]
+
+
+def recent_ticks_since(hours: int = 24) -> int:
+    return PriceTick.objects.filter(timestamp__gte=timezone.now() - timedelta(hours=hours)).count()

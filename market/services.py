@@ -1,0 +1,255 @@
+"""Writes of market data, and the exchange calls that feed them."""
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from . import aio, selectors
+from .domain.candles import Candle as CandleValue
+from .domain.errors import NoData
+from .domain.prices import Quote, change_pct
+from .domain.sync import plan_ranges, sync_period_ms
+from .domain.timeframes import TIMEFRAMES, align
+from .exchanges import ExchangeError, get_exchange
+from .exchanges.errors import NOT_LISTED
+from .models import Candle, OnDemandMarket, PriceTick
+from .ticks import StoredTick, from_ms, latest_key, to_ms
+
+log = logging.getLogger(__name__)
+
+
+# --- ticks ------------------------------------------------------------------------------------
+def record_quotes(source: str, quotes: Iterable[Quote], polled_ms: int) -> list[StoredTick]:
+    """Store new prices; a price already stored (same market and time) is skipped, so a poll
+    that runs twice stores nothing twice. Returns the ticks stored, after the commit."""
+    slot = int(settings.POLL_INTERVAL * 1000) or 1
+    slot_ms = polled_ms // slot * slot
+    stored: list[StoredTick] = []
+    with transaction.atomic():
+        rows = []
+        for quote in quotes:
+            stamp = quote.timestamp_ms or slot_ms
+            previous = (
+                PriceTick.objects.filter(source=source, symbol=quote.symbol)
+                .order_by("-timestamp")
+                .values_list("price", "timestamp")
+                .first()
+            )
+            if previous is not None and to_ms(previous[1]) >= stamp:
+                continue  # already stored, or older than what we have
+            pct = change_pct(previous[0] if previous else None, quote.price)
+            rows.append(
+                PriceTick(
+                    source=source, symbol=quote.symbol, price=quote.price, timestamp=from_ms(stamp),
+                    received_at=from_ms(polled_ms), change_pct=pct,
+                )
+            )
+            stored.append(StoredTick(source, quote.symbol, quote.price, stamp, polled_ms, pct))
+        PriceTick.objects.bulk_create(rows, ignore_conflicts=True)
+    cache.set_many({latest_key(t.source, t.symbol): t.to_cache() for t in stored}, timeout=None)
+    return stored
+
+
+def poll_quotes(source: str, symbols: list[str], now_ms: int) -> list[StoredTick]:
+    if not symbols:
+        return []
+    quotes = aio.run(get_exchange(source).fetch_quotes(symbols))
+    return record_quotes(source, quotes, now_ms)
+
+
+def prune_ticks(days: int) -> int:
+    cutoff = timezone.now() - timedelta(days=days)
+    deleted, _ = PriceTick.objects.filter(timestamp__lt=cutoff).delete()
+    return deleted
+
+
+def fresh_or_live_tick(source: str, symbol: str) -> StoredTick:
+    """The stored price when it is fresh; otherwise one fetched from the exchange now."""
+    tick = selectors.latest_tick(source, symbol)
+    if tick is not None and selectors.is_fresh(tick):
+        return tick
+    ensure_listed(source, symbol)
+    stored = poll_quotes(source, [symbol], selectors.now_ms())
+    if stored:
+        return stored[0]
+    tick = selectors.latest_tick(source, symbol)
+    if tick is None:
+        raise NoData(f"No price available for {symbol} on {source}")
+    return tick
+
+
+def ensure_listed(source: str, symbol: str) -> None:
+    """404 for a symbol the exchange does not list (tracked symbols are known)."""
+    if selectors.is_tracked(source, symbol):
+        return
+    try:
+        aio.run(get_exchange(source).market_id(symbol))
+    except ExchangeError as exc:
+        if exc.status == NOT_LISTED:
+            raise ExchangeError(f"Symbol not found: {symbol}", NOT_LISTED) from None
+        raise
+
+
+def touch_on_demand(source: str, symbol: str, seconds: int = 120) -> None:
+    """Keep polling an untracked market a live subscriber asked for."""
+    OnDemandMarket.objects.update_or_create(
+        source=source, symbol=symbol, defaults={"expires_at": timezone.now() + timedelta(seconds=seconds)}
+    )
+
+
+# --- candles ----------------------------------------------------------------------------------
+CANDLE_FIELDS = ["open", "high", "low", "close", "volume", "closed", "updated_at"]
+
+
+def upsert_candles(source: str, symbol: str, timeframe: str, candles: Iterable[CandleValue]) -> int:
+    """Insert or update candles by (source, symbol, timeframe, open time): idempotent."""
+    now = timezone.now()
+    rows = [
+        Candle(
+            source=source, symbol=symbol, timeframe=timeframe, open_time=c.open_time, open=c.open, high=c.high,
+            low=c.low, close=c.close, volume=c.volume, closed=c.closed, updated_at=now,
+        )
+        for c in candles
+    ]
+    if rows:
+        Candle.objects.bulk_create(
+            rows,
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["source", "symbol", "timeframe", "open_time"],
+            update_fields=CANDLE_FIELDS,
+        )
+    return len(rows)
+
+
+async def _fetch_plan(source: str, plan: list[tuple[str, str, list[tuple[int, int]]]], now_ms: int):
+    exchange = get_exchange(source)
+    results = []
+    for symbol, timeframe, ranges in plan:
+        for first, last in ranges:
+            try:
+                candles = await exchange.fetch_candles(symbol, timeframe, first, last, now_ms)
+            except ExchangeError as exc:
+                results.append((symbol, timeframe, exc))
+                if exc.status in (503, 504):
+                    return results  # the exchange is down or backing us off: stop this cycle
+                continue
+            results.append((symbol, timeframe, candles))
+    return results
+
+
+def _sync_key(source: str, symbol: str, timeframe: str) -> str:
+    return f"candle-sync:{source}:{symbol}:{timeframe}"
+
+
+def sync_candles(source: str, symbols: list[str], now_ms: int, full: bool = False) -> dict[tuple[str, str], list[CandleValue]]:
+    """Bring stored candles up to date with the exchange's own klines.
+
+    Each series is refreshed from its newest stored candle on (covering outages), more often
+    for short timeframes; `full` also fills holes anywhere in the backfill window. Returns
+    the candles written, by (symbol, timeframe).
+    """
+    plan = []
+    last_sync = cache.get_many([_sync_key(source, s, tf) for s in symbols for tf in TIMEFRAMES])
+    for symbol in symbols:
+        for timeframe in TIMEFRAMES:
+            key = _sync_key(source, symbol, timeframe)
+            if not full and now_ms - last_sync.get(key, 0) < sync_period_ms(timeframe, settings.CANDLE_SYNC_INTERVAL):
+                continue
+            last = selectors.last_open_time(source, symbol, timeframe)
+            stored = None
+            if full and last is not None:
+                oldest = align(now_ms, timeframe) - (settings.BACKFILL_CANDLES - 1) * TIMEFRAMES[timeframe]
+                stored = selectors.stored_open_times(source, symbol, timeframe, oldest, last)
+            plan.append((symbol, timeframe, plan_ranges(timeframe, now_ms, settings.BACKFILL_CANDLES, last, stored)))
+    if not plan:
+        return {}
+    results = aio.run(_fetch_plan(source, plan, now_ms))
+    written: dict[tuple[str, str], list[CandleValue]] = {}
+    synced = {}
+    errors = []
+    for symbol, timeframe, outcome in results:
+        if isinstance(outcome, ExchangeError):
+            errors.append(f"{symbol} {timeframe}: {outcome}")
+            continue
+        upsert_candles(source, symbol, timeframe, outcome)
+        written.setdefault((symbol, timeframe), []).extend(outcome)
+        synced[_sync_key(source, symbol, timeframe)] = now_ms
+    cache.set_many(synced, timeout=3600)
+    if errors:
+        log.warning("candle sync on %s: %d failures, first: %s", source, len(errors), errors[0])
+    return written
+
+
+def candles_for_request(
+    source: str, symbol: str, timeframe: str, limit: int, start_ms: int | None, end_ms: int | None
+) -> list[CandleValue]:
+    """Stored candles for the window; what is missing (or still open though its period has
+    ended) is fetched live from the exchange and stored first."""
+    now = selectors.now_ms()
+    first, last = selectors.candle_window(timeframe, limit, start_ms, end_ms, now)
+    if first > last:
+        return []
+    stored = selectors.candles(source, symbol, timeframe, first, last)
+    size = TIMEFRAMES[timeframe]
+    expected = (last - first) // size + 1
+    needs_fetch = len(stored) < expected or any(
+        not c.closed and c.open_time + size <= now for c in stored
+    ) or (stored and not stored[-1].closed and _candle_is_stale(source, symbol, timeframe, stored[-1].open_time))
+    attempt_key = f"candle-live:{source}:{symbol}:{timeframe}:{first}:{last}"
+    if needs_fetch and cache.add(attempt_key, 1, timeout=max(5, int(settings.POLL_INTERVAL))):
+        if not stored:
+            ensure_listed(source, symbol)
+        try:
+            fetched = aio.run(get_exchange(source).fetch_candles(symbol, timeframe, first, last, now))
+        except ExchangeError:
+            if not stored:
+                raise
+            fetched = []  # serve what we have rather than fail a partly stored range
+        upsert_candles(source, symbol, timeframe, fetched)
+        stored = selectors.candles(source, symbol, timeframe, first, last)
+    return [c.with_closed(timeframe, now) if c.closed else c for c in stored][-limit:]
+
+
+def _candle_is_stale(source: str, symbol: str, timeframe: str, open_time: int) -> bool:
+    row = Candle.objects.filter(source=source, symbol=symbol, timeframe=timeframe, open_time=open_time).values_list(
+        "updated_at", flat=True
+    ).first()
+    if row is None:
+        return True
+    age = (timezone.now() - row).total_seconds()
+    return age > max(2 * settings.CANDLE_SYNC_INTERVAL, sync_period_ms(timeframe, settings.CANDLE_SYNC_INTERVAL) / 1000)
+
+
+def apply_tick_to_open_candles(ticks: Iterable[StoredTick]) -> list[tuple[str, str, str, CandleValue]]:
+    """Move each market's open candles with its newest price (high, low, close), so charts
+    move between candle syncs; the next sync overwrites them with the exchange's own."""
+    changed = []
+    for tick in ticks:
+        open_times = {align(tick.timestamp_ms, tf) for tf in TIMEFRAMES}
+        rows = [
+            r
+            for r in Candle.objects.filter(
+                source=tick.source, symbol=tick.symbol, closed=False, open_time__in=open_times
+            )
+            if r.open_time == align(tick.timestamp_ms, r.timeframe)
+        ]
+        price: Decimal = tick.price
+        for row in rows:
+            row.high = max(row.high, price)
+            row.low = min(row.low, price)
+            row.close = price
+            row.updated_at = timezone.now()
+            changed.append(
+                (tick.source, tick.symbol, row.timeframe,
+                 CandleValue(row.open_time, row.open, row.high, row.low, row.close, row.volume, False))
+            )
+        if rows:
+            Candle.objects.bulk_update(rows, ["high", "low", "close", "updated_at"])
+    return changed

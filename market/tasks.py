@@ -1,0 +1,76 @@
+"""Celery tasks: thin wrappers that take names, call a service, and hand new prices to the
+broadcaster after the commit."""
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.module_loading import import_string
+
+from . import selectors, services
+from .exchanges import ExchangeError
+
+log = logging.getLogger(__name__)
+
+
+def broadcaster():
+    return import_string(settings.MARKET_BROADCASTER)
+
+
+class _Lock:
+    """One run per exchange at a time across every worker (a Redis key with a TTL)."""
+
+    def __init__(self, name: str, ttl: float):
+        self.key, self.ttl = f"lock:{name}", max(1, int(ttl))
+
+    def __enter__(self) -> bool:
+        self.held = cache.add(self.key, 1, timeout=self.ttl)
+        return self.held
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            cache.delete(self.key)
+
+
+@shared_task(ignore_result=True)
+def poll_exchange(source: str) -> int:
+    with _Lock(f"poll:{source}", settings.POLL_INTERVAL * 3) as acquired:
+        if not acquired:
+            return 0
+        now = selectors.now_ms()
+        try:
+            ticks = services.poll_quotes(source, selectors.polled_symbols(source), now)
+        except ExchangeError as exc:
+            cache.set(f"poll-error:{source}", str(exc), timeout=3600)
+            log.warning("poll %s failed: %s", source, exc)
+            return 0
+        cache.delete(f"poll-error:{source}")
+        candles = services.apply_tick_to_open_candles(ticks)
+        broadcaster()(ticks=ticks, candles=candles)
+        return len(ticks)
+
+
+@shared_task(ignore_result=True)
+def sync_exchange_candles(source: str, full: bool = False) -> int:
+    with _Lock(f"candles:{source}:{full}", 900 if full else settings.CANDLE_SYNC_INTERVAL * 4) as acquired:
+        if not acquired:
+            return 0
+        symbols = selectors.tracked_symbols(source)
+        written = services.sync_candles(source, symbols, selectors.now_ms(), full=full)
+        updates = [(source, symbol, tf, max(cs, key=lambda c: c.open_time)) for (symbol, tf), cs in written.items() if cs]
+        broadcaster()(ticks=[], candles=updates)
+        return sum(len(c) for c in written.values())
+
+
+@shared_task(ignore_result=True)
+def prune_old_ticks() -> int:
+    return services.prune_ticks(settings.TICK_RETENTION_DAYS)
+
+
+@worker_ready.connect
+def _backfill_on_start(sender, **kwargs) -> None:
+    """Backfill and fill gaps as soon as a worker starts (after an outage too)."""
+    for source in settings.EXCHANGES:
+        sync_exchange_candles.delay(source, True)

@@ -1,0 +1,45 @@
+"""The value a stored price travels as between services, selectors and interfaces."""
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTick:
+    source: str
+    symbol: str
+    price: Decimal
+    timestamp_ms: int
+    received_ms: int
+    change_pct: Decimal | None = None
+
+    @classmethod
+    def from_model(cls, row) -> "StoredTick":
+        return cls(row.source, row.symbol, row.price, to_ms(row.timestamp), to_ms(row.received_at), row.change_pct)
+
+    def to_cache(self) -> dict:
+        data = asdict(self)
+        data["price"] = str(self.price)
+        data["change_pct"] = None if self.change_pct is None else str(self.change_pct)
+        return data
+
+    @classmethod
+    def from_cache(cls, data: dict) -> "StoredTick":
+        pct = data.get("change_pct")
+        return cls(
+            data["source"], data["symbol"], Decimal(data["price"]), int(data["timestamp_ms"]), int(data["received_ms"]),
+            None if pct is None else Decimal(pct),
+        )
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def latest_key(source: str, symbol: str) -> str:
+    return f"latest:{source}:{symbol}"

@@ -1,0 +1,75 @@
+"""Scoring: a multinomial logistic model over the features of text.py, loaded once per
+process from the weights the `train_sentiment` command writes. Pure Python, no network."""
+
+import gzip
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .text import features, keyword_counts
+
+LABELS = ("Bearish", "Bullish", "Neutral")
+MODEL_PATH = Path(__file__).resolve().parent.parent / "model" / "model.json.gz"
+MAX_TEXT_LENGTH = 10_000
+
+
+@dataclass(frozen=True)
+class Analysis:
+    sentiment: str
+    confidence: float
+    keywords: dict[str, int]
+    probabilities: dict[str, float]
+
+    def as_dict(self) -> dict:
+        return {
+            "sentiment": self.sentiment,
+            "confidence": self.confidence,
+            "keywords": self.keywords,
+            "probabilities": self.probabilities,
+        }
+
+
+class Model:
+    def __init__(self, weights: dict[str, list[float]], temperature: float = 1.0):
+        self.weights = weights
+        self.temperature = temperature
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> "Model":
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            data = json.load(fh)
+        if data.get("labels") != list(LABELS):
+            raise ValueError(f"model labels {data.get('labels')} do not match {LABELS}")
+        return cls(data["weights"], data.get("temperature", 1.0))
+
+    def probabilities(self, feats: dict[str, float]) -> list[float]:
+        scores = [0.0, 0.0, 0.0]
+        for name, value in feats.items():
+            w = self.weights.get(name)
+            if w is not None:
+                scores[0] += w[0] * value
+                scores[1] += w[1] * value
+                scores[2] += w[2] * value
+        top = max(scores)
+        exps = [math.exp((s - top) / self.temperature) for s in scores]
+        total = sum(exps)
+        return [e / total for e in exps]
+
+
+@lru_cache(maxsize=1)
+def default_model() -> Model:
+    return Model.load()
+
+
+def analyze(text: str, model: Model | None = None) -> Analysis:
+    model = model or default_model()
+    probs = model.probabilities(features(text))
+    best = max(range(3), key=probs.__getitem__)
+    return Analysis(
+        sentiment=LABELS[best],
+        confidence=round(probs[best], 4),
+        keywords=keyword_counts(text),
+        probabilities={label: round(p, 4) for label, p in zip(LABELS, probs)},
+    )

@@ -1,0 +1,49 @@
+from rest_framework import serializers
+
+from .domain.engine import MAX_TEXT_LENGTH
+
+MAX_BATCH = 100
+
+
+def _clean_text(value: object, name: str = "text") -> str:
+    if not isinstance(value, str):
+        raise serializers.ValidationError({name: "must be a string"})
+    if not value.strip():
+        raise serializers.ValidationError({name: "must not be empty"})
+    if len(value) > MAX_TEXT_LENGTH:
+        raise serializers.ValidationError({name: f"too long: at most {MAX_TEXT_LENGTH} characters"})
+    return value
+
+
+class AnalyzeIn(serializers.Serializer):
+    """Either {"text": "..."} or {"texts": ["...", ...]} (up to 100)."""
+
+    text = serializers.CharField(required=False, max_length=MAX_TEXT_LENGTH, allow_blank=False)
+    texts = serializers.ListField(child=serializers.CharField(), required=False, max_length=MAX_BATCH)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Body must be a JSON object with a 'text' field"]})
+        if "texts" in data:
+            items = data["texts"]
+            if not isinstance(items, list) or not items:
+                raise serializers.ValidationError({"texts": "must be a non-empty list of strings"})
+            if len(items) > MAX_BATCH:
+                raise serializers.ValidationError({"texts": f"at most {MAX_BATCH} texts per request"})
+            return {"texts": [_clean_text(t, "texts") for t in items]}
+        if "text" not in data:
+            raise serializers.ValidationError({"text": "This field is required."})
+        return {"text": _clean_text(data["text"])}
+
+
+class KeywordsOut(serializers.Serializer):
+    bullish = serializers.IntegerField()
+    bearish = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class AnalyzeOut(serializers.Serializer):
+    sentiment = serializers.ChoiceField(choices=["Bullish", "Bearish", "Neutral"])
+    confidence = serializers.FloatField(min_value=0, max_value=1)
+    keywords = KeywordsOut()
+    probabilities = serializers.DictField(child=serializers.FloatField())

@@ -1,0 +1,109 @@
+"""Training and evaluation of the sentiment model (scikit-learn, at build time only).
+
+The scoring side (sentiment.domain) is pure Python; this module fits its weights from
+labelled CSV files (`text,label` with 0 Bearish, 1 Bullish, 2 Neutral).
+"""
+
+import csv
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+
+from .domain.engine import LABELS, MODEL_PATH, Model, analyze
+from .domain.text import features
+
+DEFAULT_C = 4.0
+MIN_COUNT = 2
+
+
+def read_labelled(path: Path) -> tuple[list[str], list[int]]:
+    texts, labels = [], []
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            label = int(row["label"])
+            if label not in (0, 1, 2):
+                raise ValueError(f"{path}: label {label} is not 0, 1 or 2")
+            texts.append(row["text"])
+            labels.append(label)
+    return texts, labels
+
+
+def fit(texts: list[str], labels: list[int], c: float = DEFAULT_C) -> Model:
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    rows = [features(t) for t in texts]
+    counts = Counter(name for row in rows for name in row)
+    rows = [{k: v for k, v in row.items() if counts[k] >= MIN_COUNT} for row in rows]
+    vectorizer = DictVectorizer()
+    matrix = vectorizer.fit_transform(rows)
+    clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+    clf.fit(matrix, labels)
+    order = [list(clf.classes_).index(i) for i in range(3)]
+    weights: dict[str, list[float]] = {}
+    for j, name in enumerate(vectorizer.feature_names_):
+        w = [float(clf.coef_[k, j]) for k in order]
+        if max(abs(x) for x in w) >= 1e-4:
+            weights[name] = [round(x, 5) for x in w]
+    bias = weights.setdefault("bias", [0.0, 0.0, 0.0])
+    for i, k in enumerate(order):
+        bias[i] = round(bias[i] + float(clf.intercept_[k]), 5)
+    return Model(weights)
+
+
+def save(model: Model, path: Path = MODEL_PATH, meta: dict | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"labels": list(LABELS), "temperature": model.temperature, "weights": model.weights, "meta": meta or {}}
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=9) as fh:
+        json.dump(data, fh, separators=(",", ":"), sort_keys=True)
+
+
+def scores(truth: list[int], predicted: list[int]) -> dict:
+    """Accuracy, macro-F1 and per-class precision/recall/F1."""
+    out = {"n": len(truth), "accuracy": sum(t == p for t, p in zip(truth, predicted)) / max(1, len(truth))}
+    f1s = []
+    for k, label in enumerate(LABELS):
+        tp = sum(1 for t, p in zip(truth, predicted) if t == k and p == k)
+        fp = sum(1 for t, p in zip(truth, predicted) if t != k and p == k)
+        fn = sum(1 for t, p in zip(truth, predicted) if t == k and p != k)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[label] = {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn}
+        f1s.append(f1)
+    out["macro_f1"] = sum(f1s) / 3
+    return out
+
+
+def predict(model: Model, texts: list[str]) -> list[int]:
+    return [LABELS.index(analyze(t, model).sentiment) for t in texts]
+
+
+def cross_validate(
+    datasets: dict[str, tuple[list[str], list[int]]], folds: int = 5, c: float = DEFAULT_C, seed: int = 13
+) -> dict[str, dict]:
+    """k-fold cross-validation over several datasets at once: each fold trains on the other
+    folds of every dataset and is scored per dataset on its held-out rows."""
+    import random
+
+    assignment = {}
+    for name, (texts, _) in datasets.items():
+        idx = list(range(len(texts)))
+        random.Random(seed).shuffle(idx)
+        assignment[name] = {i: n % folds for n, i in enumerate(idx)}
+    truth: dict[str, list[int]] = {name: [] for name in datasets}
+    pred: dict[str, list[int]] = {name: [] for name in datasets}
+    for fold in range(folds):
+        train_t, train_l = [], []
+        for name, (texts, labels) in datasets.items():
+            for i, (t, l) in enumerate(zip(texts, labels)):
+                if assignment[name][i] != fold:
+                    train_t.append(t)
+                    train_l.append(l)
+        model = fit(train_t, train_l, c)
+        for name, (texts, labels) in datasets.items():
+            held = [i for i in range(len(texts)) if assignment[name][i] == fold]
+            truth[name].extend(labels[i] for i in held)
+            pred[name].extend(predict(model, [texts[i] for i in held]))
+    return {name: scores(truth[name], pred[name]) for name in datasets}

@@ -1,0 +1,195 @@
+"""The /ws consumer: validates, joins groups, sends a snapshot, forwards events."""
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from market import selectors, services
+from market.domain.errors import MarketError
+from market.payloads import candle_payload, price_payload
+
+from .groups import ohlc_group, price_group
+from .protocol import ProtocolError, Subscription, parse_message, parse_subscriptions
+
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _group(sub: Subscription) -> str:
+    return price_group(sub.source, sub.symbol) if sub.channel == "prices" else ohlc_group(sub.source, sub.symbol, sub.timeframe)
+
+
+class PriceStreamConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.client_id = str(uuid.uuid4())
+        self.seq = 0
+        self.subscriptions: dict[Subscription, None] = {}
+        self.window_start = time.monotonic()
+        self.window_count = 0
+        self.last_sent = time.monotonic()
+        self.closing = False
+        await self.accept()
+        await self.send_json(
+            {
+                "type": "connected",
+                "client_id": self.client_id,
+                "message": "Connected to cryptocurrency data stream",
+                "timestamp": _now_iso(),
+            }
+        )
+        self.heartbeat = asyncio.create_task(self._heartbeat())
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "heartbeat"):
+            self.heartbeat.cancel()
+        for sub in list(getattr(self, "subscriptions", {})):
+            await self.channel_layer.group_discard(_group(sub), self.channel_name)
+
+    async def send_json(self, payload: dict) -> None:
+        self.seq += 1
+        self.last_sent = time.monotonic()
+        await self.send(text_data=json.dumps({**payload, "seq": self.seq}))
+
+    async def error(self, message: str) -> None:
+        await self.send_json({"type": "error", "error": message})
+
+    async def refuse(self, message: str, code: int) -> None:
+        self.closing = True
+        await self.error(message)
+        await self.close(code=code)
+
+    # --- incoming ---------------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        if len(raw.encode("utf-8")) > settings.WS_MAX_MESSAGE_BYTES:
+            return await self.refuse(f"Message too large: at most {settings.WS_MAX_MESSAGE_BYTES} bytes", CLOSE_TOO_BIG)
+        if self._over_rate():
+            return await self.refuse(
+                f"Rate limit exceeded: at most {settings.WS_MAX_MESSAGES_PER_SECOND} messages per second", CLOSE_POLICY
+            )
+        try:
+            message = parse_message(raw)
+            handler = self.HANDLERS.get(message["type"])
+            if handler is None:
+                raise ProtocolError(f"Unknown message type: {message['type']}")
+            await handler(self, message)
+        except ProtocolError as exc:
+            await self.error(str(exc))
+
+    def _over_rate(self) -> bool:
+        now = time.monotonic()
+        if now - self.window_start >= 1.0:
+            self.window_start, self.window_count = now, 0
+        self.window_count += 1
+        return self.window_count > settings.WS_MAX_MESSAGES_PER_SECOND
+
+    async def on_subscribe(self, message: dict) -> None:
+        subs = parse_subscriptions(message)
+        for sub in subs:
+            if sub in self.subscriptions:
+                await self._confirm(sub, "subscribed")
+                continue
+            if len(self.subscriptions) >= settings.WS_MAX_SUBSCRIPTIONS:
+                return await self.refuse(
+                    f"Subscription limit exceeded: at most {settings.WS_MAX_SUBSCRIPTIONS} per connection", CLOSE_POLICY
+                )
+            try:
+                tracked = await database_sync_to_async(selectors.is_tracked)(sub.source, sub.symbol)
+                if not tracked:
+                    await database_sync_to_async(services.ensure_listed)(sub.source, sub.symbol)
+                    await database_sync_to_async(services.touch_on_demand)(sub.source, sub.symbol)
+            except MarketError as exc:
+                await self.error(str(exc))
+                continue
+            self.subscriptions[sub] = None
+            await self.channel_layer.group_add(_group(sub), self.channel_name)
+            await self._confirm(sub, "subscribed")
+            await self._snapshot(sub, tracked)
+
+    async def on_unsubscribe(self, message: dict) -> None:
+        for sub in parse_subscriptions(message):
+            matching = [s for s in self.subscriptions if s.symbol == sub.symbol and (
+                "source" not in message or s.source == sub.source)]
+            for s in matching:
+                del self.subscriptions[s]
+                await self.channel_layer.group_discard(_group(s), self.channel_name)
+            await self._confirm(sub, "unsubscribed")
+
+    async def on_ping(self, message: dict) -> None:
+        await self.send_json({"type": "pong", "timestamp": _now_iso()})
+
+    async def on_get_subscriptions(self, message: dict) -> None:
+        symbols = list(dict.fromkeys(s.symbol for s in self.subscriptions))
+        detail = [
+            {"symbol": s.symbol, "source": s.source, "channel": s.channel, **({"timeframe": s.timeframe} if s.timeframe else {})}
+            for s in self.subscriptions
+        ]
+        await self.send_json({"type": "subscriptions", "symbols": symbols, "subscriptions": detail})
+
+    HANDLERS = {
+        "subscribe": on_subscribe,
+        "unsubscribe": on_unsubscribe,
+        "ping": on_ping,
+        "get_subscriptions": on_get_subscriptions,
+    }
+
+    async def _confirm(self, sub: Subscription, kind: str) -> None:
+        verb = "Subscribed to" if kind == "subscribed" else "Unsubscribed from"
+        payload = {"type": kind, "symbol": sub.symbol, "message": f"{verb} {sub.symbol} updates", "source": sub.source}
+        if sub.channel != "prices":
+            payload.update(channel=sub.channel, timeframe=sub.timeframe)
+        await self.send_json(payload)
+
+    async def _snapshot(self, sub: Subscription, tracked: bool) -> None:
+        if sub.channel == "prices":
+            tick = await database_sync_to_async(selectors.latest_tick)(sub.source, sub.symbol)
+            if tick is None and not tracked:
+                try:
+                    tick = await database_sync_to_async(services.fresh_or_live_tick)(sub.source, sub.symbol)
+                except MarketError:
+                    tick = None
+            if tick is not None:
+                await self.send_json({"type": "price_update", **price_payload(tick)})
+            return
+        candles = await database_sync_to_async(services.candles_for_request)(
+            sub.source, sub.symbol, sub.timeframe, 1, None, None
+        )
+        if candles:
+            await self.send_json(
+                {"type": "ohlc_update", "symbol": sub.symbol, "source": sub.source, "timeframe": sub.timeframe,
+                 "candle": candle_payload(candles[-1])}
+            )
+
+    # --- from the channel layer ----------------------------------------------------------------
+    async def price_update(self, event: dict) -> None:
+        await self.send_json({"type": "price_update", **event["data"]})
+
+    async def ohlc_update(self, event: dict) -> None:
+        await self.send_json({"type": "ohlc_update", **event["data"]})
+
+    async def _heartbeat(self) -> None:
+        interval = settings.WS_HEARTBEAT_SECONDS
+        last_touch = time.monotonic()
+        while True:
+            await asyncio.sleep(min(interval, 5.0))
+            now = time.monotonic()
+            if now - self.last_sent >= interval:
+                await self.send_json({"type": "heartbeat", "timestamp": _now_iso()})
+            if now - last_touch >= 60:
+                last_touch = now
+                for sub in self.subscriptions:
+                    tracked = await database_sync_to_async(selectors.is_tracked)(sub.source, sub.symbol)
+                    if not tracked:
+                        await database_sync_to_async(services.touch_on_demand)(sub.source, sub.symbol)

@@ -1,0 +1,57 @@
+"""The /ws protocol's client messages, parsed and validated with the same rules as REST."""
+
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from market.domain.errors import MarketError
+from market.domain.symbols import normalize_source, normalize_symbol, normalize_symbols
+from market.domain.timeframes import parse_timeframe
+
+CHANNELS = ("prices", "ohlc")
+
+
+class ProtocolError(Exception):
+    """A bad message: answered with {"type": "error"}; the connection stays open."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    source: str
+    symbol: str
+    channel: str = "prices"
+    timeframe: str | None = None
+
+
+def parse_message(text: str) -> dict:
+    try:
+        message = json.loads(text)
+    except (ValueError, TypeError):
+        raise ProtocolError("Invalid JSON") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("Message must be a JSON object")
+    kind = message.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise ProtocolError("Missing message type")
+    return message
+
+
+def parse_subscriptions(message: dict) -> list[Subscription]:
+    """The subscriptions a subscribe/unsubscribe message names."""
+    try:
+        if "symbols" in message:
+            symbols = normalize_symbols(message["symbols"], settings.WS_MAX_SUBSCRIPTIONS)
+        elif message.get("symbol") is None:
+            raise ProtocolError("Missing symbol")
+        else:
+            symbols = [normalize_symbol(message["symbol"])]
+        raw_source = message.get("source")
+        source = settings.EXCHANGES[0] if raw_source is None else normalize_source(raw_source, settings.EXCHANGES)
+        channel = message.get("channel", "prices")
+        if channel not in CHANNELS:
+            raise ProtocolError(f"Unknown channel: {channel}. Must be one of: {', '.join(CHANNELS)}")
+        timeframe = parse_timeframe(message.get("timeframe", "1m")) if channel == "ohlc" else None
+    except MarketError as exc:
+        raise ProtocolError(str(exc)) from None
+    return [Subscription(source, symbol, channel, timeframe) for symbol in symbols]
