@@ -54,7 +54,9 @@ def poll_exchange(source: str) -> int:
 
 @shared_task(ignore_result=True)
 def sync_exchange_candles(source: str, full: bool = False) -> int:
-    with _Lock(f"candles:{source}:{full}", 900 if full else settings.CANDLE_SYNC_INTERVAL * 4) as acquired:
+    # One candle sync per exchange at a time (a full one makes the incremental ones skip), so
+    # candle work never takes every worker thread away from the price polls.
+    with _Lock(f"candles:{source}", 900 if full else settings.CANDLE_SYNC_INTERVAL * 4) as acquired:
         if not acquired:
             return 0
         symbols = selectors.tracked_symbols(source)

@@ -1,0 +1,107 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cryptosite.stack import BASE_DIR, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def child_pids(pid: int) -> set[int]:
+    """Every descendant of pid (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = set(), [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class RunningStack:
+    """`python -m cryptosite.stack --demo` (what `make demo` runs) on free ports."""
+
+    def __init__(self, tmp: Path, **extra_env):
+        self.port = free_port()
+        self.sandbox_port = free_port()
+        self.env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+            "SANDBOX_PORT": str(self.sandbox_port),
+            "EMBEDDED_REDIS_PORT": str(free_port()),
+            "DEMO_DATABASE_URL": f"sqlite:///{tmp / 'demo.sqlite3'}",
+            "POLL_INTERVAL": "1",
+            "CANDLE_SYNC_INTERVAL": "5",
+            "BACKFILL_CANDLES": "60",
+            "WORKER_CONCURRENCY": "4",
+            **extra_env,
+        }
+        self.env.pop("REDIS_URL", None)
+        self.env.pop("DATABASE_URL", None)
+        self.log_path = tmp / "stack.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "cryptosite.stack", "--demo"], cwd=BASE_DIR, env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.http = httpx.Client(base_url=self.base, timeout=15)
+
+    def wait_healthy(self, seconds: float = 120) -> dict:
+        deadline = time.monotonic() + seconds
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"stack exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                last = self.http.get("/health").json()
+                if last["status"] == "ok":
+                    return last
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"not healthy in {seconds}s: {last}\n{self.log_path.read_text()[-3000:]}")
+
+    def sandbox(self, method: str, path: str, **kwargs) -> httpx.Response:
+        return httpx.request(method, f"http://127.0.0.1:{self.sandbox_port}{path}", timeout=5, **kwargs)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.http.close()
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    running = RunningStack(tmp_path_factory.mktemp("stack"))
+    try:
+        running.wait_healthy()
+        yield running
+    finally:
+        running.stop()

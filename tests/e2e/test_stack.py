@@ -1,0 +1,163 @@
+"""The real system, started the way `make demo` starts it, used over HTTP and WebSocket the way
+the original systems' clients use it."""
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+import websockets
+
+from market.domain.timeframes import TIMEFRAMES
+
+from .conftest import alive, child_pids
+
+pytestmark = pytest.mark.e2e
+
+
+def test_health_is_ok_with_every_source_fresh(stack):
+    body = stack.http.get("/health").json()
+    assert body["status"] == "ok" and body["demo"] is True
+    assert set(body["sources"]) == {"binance", "coinbase"}
+    assert all(not s["stale"] for s in body["sources"].values())
+
+
+def test_prices_show_both_exchanges_for_every_tracked_symbol_and_refresh(stack):
+    first = stack.http.get("/prices").json()
+    assert set(first) == {"Binance", "Coinbase"}
+    for source in first.values():
+        assert set(source) == {"BTC", "ETH", "SOL", "ADA"}
+    deadline = time.monotonic() + 5  # five poll intervals
+    while (second := stack.http.get("/prices").json())["Binance"]["BTC"]["timestamp"] == first["Binance"]["BTC"]["timestamp"]:
+        assert time.monotonic() < deadline, "prices did not refresh"
+        time.sleep(0.3)
+    assert second["Coinbase"]["ETH"]["price"] > 0
+    assert stack.http.get("/coins").json() == {"Binance": ["ADA", "BTC", "ETH", "SOL"], "Coinbase": ["ADA", "BTC", "ETH", "SOL"]}
+    history = stack.http.get("/history", params={"symbol": "BTC", "source": "Binance", "limit": 3}).json()
+    assert len(history) == 3 and history[0]["timestamp"] > history[1]["timestamp"]
+
+
+def test_the_original_readme_curl_examples_return_their_documented_shapes(stack):
+    price = stack.http.get("/api/market/price", params={"symbol": "BTC"}).json()
+    assert set(price) >= {"symbol", "price", "timestamp", "source"} and price["source"] == "binance"
+    ohlc = stack.http.get("/api/market/ohlc", params={"symbol": "ETH", "timeframe": "1h", "limit": 10}).json()
+    assert ohlc["symbol"] == "ETH" and ohlc["timeframe"] == "1h" and len(ohlc["ohlc"]) == 10
+    assert set(ohlc["ohlc"][0]) >= {"timestamp", "open", "high", "low", "close", "volume"}
+    sentiment = stack.http.post("/api/sentiment/analyze", json={"text": "Bitcoin is surging! Great bullish momentum."}).json()
+    assert sentiment["sentiment"] == "Bullish" and sentiment["keywords"]["total"] == 2
+    bad = stack.http.get("/api/market/ohlc", params={"symbol": "ETH", "timeframe": "2h"})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("Invalid timeframe: 2h")
+    missing = stack.http.get("/api/market/price", params={"symbol": "INVALID_SYMBOL"})
+    assert missing.status_code == 404 and missing.json()["error"] == "Symbol not found: INVALID_SYMBOL"
+
+
+@pytest.mark.parametrize("timeframe", list(TIMEFRAMES))
+def test_candles_of_every_timeframe_have_no_gaps(stack, timeframe):
+    ohlc = stack.http.get("/api/market/ohlc", params={"symbol": "BTC", "timeframe": timeframe, "limit": 50}).json()["ohlc"]
+    times = [c["timestamp"] for c in ohlc]
+    assert len(times) == 50
+    assert all(b - a == TIMEFRAMES[timeframe] for a, b in zip(times, times[1:]))
+    assert [c["closed"] for c in ohlc].count(False) == 1 and ohlc[-1]["closed"] is False
+
+
+async def _original_client_session(url: str) -> None:
+    async with websockets.connect(url) as ws:  # the original README's client: no Origin header
+        welcome = json.loads(await ws.recv())
+        assert welcome["type"] == "connected"
+        await ws.send(json.dumps({"type": "subscribe", "symbol": "BTC"}))
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        snapshot = json.loads(await ws.recv())
+        assert snapshot["type"] == "price_update" and snapshot["symbol"] == "BTC"
+        started = time.monotonic()
+        fresh = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+        assert fresh["type"] == "price_update" and fresh["timestamp"] > snapshot["timestamp"]
+        assert time.monotonic() - started < 3  # within about one poll interval (1 s here)
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv())["type"] in ("pong", "price_update")
+        await ws.send(json.dumps({"type": "get_subscriptions"}))
+        while (message := json.loads(await ws.recv()))["type"] != "subscriptions":
+            pass
+        assert message["symbols"] == ["BTC"]
+        await ws.send(json.dumps({"type": "unsubscribe", "symbol": "BTC"}))
+        while (message := json.loads(await ws.recv()))["type"] != "unsubscribed":
+            pass
+        with pytest.raises(asyncio.TimeoutError):
+            while True:  # silence afterwards: no price_update for 2.5 poll intervals
+                extra = json.loads(await asyncio.wait_for(ws.recv(), timeout=2.5))
+                assert extra["type"] == "heartbeat"
+
+
+def test_the_original_python_clients_session(stack):
+    asyncio.run(_original_client_session(f"ws://127.0.0.1:{stack.port}/ws"))
+
+
+async def _fan_out(url: str, clients: int) -> list[dict]:
+    sockets = [await websockets.connect(url) for _ in range(clients)]
+    try:
+        for ws in sockets:
+            await ws.recv()
+            await ws.send(json.dumps({"type": "subscribe", "symbol": "ETH"}))
+            await ws.recv()  # subscribed
+            await ws.recv()  # snapshot
+        marker = int(time.time() * 1000)
+
+        async def next_update(ws):
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+                if message["type"] == "price_update" and message["timestamp"] > marker:
+                    return message
+
+        first = await asyncio.gather(*(next_update(ws) for ws in sockets))
+        return first
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets))
+
+
+def test_fifty_clients_of_one_symbol_all_receive_the_same_update(stack):
+    updates = asyncio.run(_fan_out(f"ws://127.0.0.1:{stack.port}/ws", 50))
+    assert len(updates) == 50
+    # Every client's first new update is the same stored price (a poll may land between
+    # subscriptions, so compare each to the newest one they share).
+    stamps = {u["timestamp"] for u in updates}
+    assert len(stamps) <= 2
+    newest = max(stamps)
+    assert len({(u["price"], u["timestamp"]) for u in updates if u["timestamp"] == newest}) == 1
+
+
+def test_a_browser_origin_outside_allowed_hosts_is_refused(stack):
+    async def attempt():
+        async with websockets.connect(f"ws://127.0.0.1:{stack.port}/ws", origin="http://evil.example"):
+            pass
+
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        asyncio.run(attempt())
+
+
+def test_fault_switches_give_the_contracts_statuses_and_the_poller_keeps_going(stack):
+    stack.sandbox("POST", "/_sandbox/faults", json={"exchange": "coinbase", "mode": "error", "status": 500})
+    try:
+        time.sleep(4)  # > 3 poll intervals: coinbase goes stale, binance stays fresh
+        health = stack.http.get("/health").json()
+        assert health["status"] == "degraded"
+        assert health["sources"]["coinbase"]["stale"] and not health["sources"]["binance"]["stale"]
+        response = stack.http.get("/api/market/price", params={"symbol": "BTC", "source": "coinbase"})
+        assert response.status_code == 502
+    finally:
+        stack.sandbox("DELETE", "/_sandbox/faults")
+    deadline = time.monotonic() + 15
+    while stack.http.get("/health").json()["status"] != "ok":
+        assert time.monotonic() < deadline, "coinbase did not recover"
+        time.sleep(0.5)
+
+
+def test_ctrl_c_stops_every_process_it_started(stack):
+    children = child_pids(stack.proc.pid)
+    assert len(children) >= 5  # redis, sandbox, daphne, worker, beat
+    assert stack.stop() == 0
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in children if alive(pid)]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{stack.base}/health", timeout=2)

@@ -1,0 +1,124 @@
+"""Writes: ticks and candles are idempotent; candle sync is gap-free and equals the exchange."""
+
+import time
+from decimal import Decimal as D
+
+import pytest
+
+from market import services
+from market.domain.candles import aggregate
+from market.domain.prices import Quote
+from market.domain.timeframes import TIMEFRAMES, align
+from market.models import Candle, PriceTick
+from market.sandbox import simulation as sim
+from market.tasks import poll_exchange, sync_exchange_candles
+
+pytestmark = pytest.mark.django_db
+
+M, H = TIMEFRAMES["1m"], TIMEFRAMES["1h"]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def test_recording_the_same_poll_twice_stores_each_tick_once():
+    now = now_ms()
+    quotes = [Quote("BTC", D("100.5")), Quote("ETH", D("10"))]
+    first = services.record_quotes("binance", quotes, now)
+    again = services.record_quotes("binance", quotes, now + 10)  # same poll slot
+    assert len(first) == 2 and again == []
+    assert PriceTick.objects.count() == 2
+
+
+def test_change_pct_is_computed_against_the_previous_tick_of_the_same_market():
+    t = now_ms() - 60_000
+    services.record_quotes("binance", [Quote("BTC", D("100"), t)], t)
+    services.record_quotes("coinbase", [Quote("BTC", D("500"), t + 1000)], t + 1000)
+    [tick] = services.record_quotes("binance", [Quote("BTC", D("110"), t + 2000)], t + 2000)
+    assert tick.change_pct == D("10.0000")
+
+
+def test_an_older_tick_than_the_stored_one_is_ignored():
+    t = now_ms()
+    services.record_quotes("coinbase", [Quote("BTC", D("100"), t)], t)
+    assert services.record_quotes("coinbase", [Quote("BTC", D("99"), t - 5000)], t) == []
+
+
+def test_upserting_candles_twice_keeps_one_row_each_with_the_latest_values():
+    c = sim.candle("BTC", "1h", align(now_ms(), "1h") - 5 * H)
+    assert services.upsert_candles("binance", "BTC", "1h", [c]) == 1
+    changed = c.__class__(c.open_time, c.open, c.high + 1, c.low, c.close, c.volume, True)
+    services.upsert_candles("binance", "BTC", "1h", [changed])
+    row = Candle.objects.get()
+    assert row.high == c.high + 1
+
+
+def test_poll_task_stores_ticks_for_tracked_symbols_and_runs_idempotently(sandbox, settings):
+    settings.MARKET_BROADCASTER = "tests.market.test_services.collect"
+    collected.clear()
+    assert poll_exchange("binance") == 4
+    assert poll_exchange("binance") in (0, 4)  # the same 5 s slot stores nothing new
+    assert PriceTick.objects.filter(source="binance").values("symbol").distinct().count() == 4
+    assert sorted(t.symbol for t in collected[0]["ticks"]) == ["ADA", "BTC", "ETH", "SOL"]
+
+
+def test_one_exchange_failing_does_not_stop_the_others(sandbox, settings):
+    from tests.conftest import set_fault
+
+    settings.MARKET_BROADCASTER = "tests.market.test_services.collect"
+    set_fault(sandbox, "binance", mode="error", status=500)
+    assert poll_exchange("binance") == 0
+    assert poll_exchange("coinbase") == 4
+
+
+def test_backfill_then_sync_is_gap_free_and_equal_to_the_exchange(sandbox, settings):
+    settings.BACKFILL_CANDLES = 120
+    now = now_ms()
+    services.sync_candles("binance", ["ETH"], now, full=True)
+    minutes = list(Candle.objects.filter(source="binance", symbol="ETH", timeframe="1m").order_by("open_time"))
+    assert len(minutes) == 120
+    assert all(b.open_time - a.open_time == M for a, b in zip(minutes, minutes[1:]))
+    hours = list(Candle.objects.filter(source="binance", symbol="ETH", timeframe="1h").order_by("open_time"))
+    # Every closed hour within the minute window equals the aggregate of its 60 minutes.
+    for hour in hours:
+        parts = [m for m in minutes if hour.open_time <= m.open_time < hour.open_time + H]
+        if len(parts) == 60 and hour.closed:
+            agg = aggregate(parts, "1h", now)[0]
+            assert (agg.open, agg.high, agg.low, agg.close) == (hour.open, hour.high, hour.low, hour.close)
+    assert [c.closed for c in minutes][-1] is False and all(c.closed for c in minutes[:-1])
+
+
+def test_a_hole_in_stored_candles_is_found_and_filled_by_the_full_sync(sandbox, settings):
+    settings.BACKFILL_CANDLES = 60
+    now = now_ms()
+    services.sync_candles("coinbase", ["BTC"], now, full=True)
+    qs = Candle.objects.filter(source="coinbase", symbol="BTC", timeframe="1m")
+    assert qs.count() == 60
+    victims = list(qs.order_by("open_time").values_list("open_time", flat=True)[10:20])
+    qs.filter(open_time__in=victims).delete()
+    services.sync_candles("coinbase", ["BTC"], now + 1000, full=True)
+    assert set(victims) <= set(qs.values_list("open_time", flat=True))
+
+
+def test_the_candle_task_backfills_every_timeframe(sandbox, settings):
+    settings.BACKFILL_CANDLES = 30
+    settings.MARKET_BROADCASTER = "tests.market.test_services.collect"
+    sync_exchange_candles("binance", True)
+    for tf in TIMEFRAMES:
+        assert Candle.objects.filter(source="binance", symbol="BTC", timeframe=tf).count() == 30, tf
+
+
+def test_pruning_removes_only_ticks_older_than_the_retention():
+    t = now_ms()
+    services.record_quotes("binance", [Quote("BTC", D("1"), t - 40 * 86_400_000)], t - 40 * 86_400_000)
+    services.record_quotes("binance", [Quote("BTC", D("2"), t)], t)
+    assert services.prune_ticks(30) == 1
+    assert list(PriceTick.objects.values_list("price", flat=True)) == [D("2")]
+
+
+collected: list[dict] = []
+
+
+def collect(ticks=(), candles=()):
+    collected.append({"ticks": list(ticks), "candles": list(candles)})

@@ -1,0 +1,153 @@
+"""The /ws protocol through the real ASGI application and the Redis channel layer."""
+
+import json
+import time
+from decimal import Decimal as D
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from cryptosite.asgi import application
+from market import services
+from market.domain.prices import Quote
+from streaming.broadcast import publish
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+async def connect(origin: bytes | None = None) -> WebsocketCommunicator:
+    headers = [(b"origin", origin)] if origin else []
+    ws = WebsocketCommunicator(application, "/ws", headers=headers)
+    connected, _ = await ws.connect()
+    assert connected
+    welcome = await ws.receive_json_from()
+    assert welcome["type"] == "connected" and welcome["message"] == "Connected to cryptocurrency data stream"
+    assert len(welcome["client_id"]) == 36 and welcome["timestamp"]
+    return ws
+
+
+async def send(ws, message) -> dict:
+    await ws.send_to(text_data=json.dumps(message) if not isinstance(message, str) else message)
+    return await ws.receive_json_from(timeout=5)
+
+
+async def store(symbol: str, price: str, source: str = "binance"):
+    now = int(time.time() * 1000)
+    return await sync_to_async(services.record_quotes)(source, [Quote(symbol, D(price), now)], now)
+
+
+async def test_the_original_clients_session_works_unchanged(sandbox):
+    await store("BTC", "50000.5")
+    ws = await connect()
+    subscribed = await send(ws, {"type": "subscribe", "symbol": "BTC"})
+    assert {k: subscribed[k] for k in ("type", "symbol", "message")} == {
+        "type": "subscribed", "symbol": "BTC", "message": "Subscribed to BTC updates"}
+    snapshot = await ws.receive_json_from(timeout=5)
+    assert snapshot["type"] == "price_update" and snapshot["price"] == 50000.5 and snapshot["source"] == "binance"
+
+    ticks = await store("BTC", "50100.25")
+    await sync_to_async(publish)(ticks=ticks)
+    update = await ws.receive_json_from(timeout=5)
+    assert {k: update[k] for k in ("type", "symbol", "price", "source")} == {
+        "type": "price_update", "symbol": "BTC", "price": 50100.25, "source": "binance"}
+    assert isinstance(update["timestamp"], int)
+
+    pong = await send(ws, {"type": "ping"})
+    assert pong["type"] == "pong" and pong["timestamp"]
+    subs = await send(ws, {"type": "get_subscriptions"})
+    assert subs["type"] == "subscriptions" and subs["symbols"] == ["BTC"]
+    unsubscribed = await send(ws, {"type": "unsubscribe", "symbol": "BTC"})
+    assert unsubscribed["type"] == "unsubscribed" and unsubscribed["message"] == "Unsubscribed from BTC updates"
+
+    await sync_to_async(publish)(ticks=await store("BTC", "1.0"))
+    assert await ws.receive_nothing(timeout=0.5)
+    await ws.disconnect()
+
+
+async def test_every_server_message_carries_an_increasing_seq(sandbox):
+    ws = await connect()
+    seqs = [(await send(ws, {"type": "ping"}))["seq"] for _ in range(3)]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    await ws.disconnect()
+
+
+async def test_several_symbols_at_once_and_a_chosen_source(sandbox):
+    await store("ETH", "2000", source="coinbase")
+    ws = await connect()
+    first = await send(ws, {"type": "subscribe", "symbols": ["eth", "SOL-USD"], "source": "Coinbase"})
+    assert first["type"] == "subscribed" and first["symbol"] == "ETH" and first["source"] == "coinbase"
+    seen = []
+    while not await ws.receive_nothing(timeout=1):
+        seen.append(await ws.receive_json_from())
+    kinds = {(m["type"], m["symbol"]) for m in seen}
+    assert ("subscribed", "SOL") in kinds and ("price_update", "ETH") in kinds
+    subs = await send(ws, {"type": "get_subscriptions"})
+    assert subs["symbols"] == ["ETH", "SOL"]
+    await ws.disconnect()
+
+
+async def test_the_ohlc_channel_sends_the_newest_candle_with_its_closed_flag(sandbox):
+    ws = await connect()
+    subscribed = await send(ws, {"type": "subscribe", "symbol": "BTC", "channel": "ohlc", "timeframe": "1m"})
+    assert subscribed["type"] == "subscribed" and subscribed["timeframe"] == "1m"
+    candle = await ws.receive_json_from(timeout=10)
+    assert candle["type"] == "ohlc_update" and candle["timeframe"] == "1m"
+    assert candle["candle"]["closed"] is False and candle["candle"]["high"] >= candle["candle"]["low"]
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    "message,fragment",
+    [("{not json", "Invalid JSON"), ({"type": "dance"}, "Unknown message type: dance"), ({"symbol": "BTC"}, "Missing message type"),
+     ({"type": "subscribe"}, "Missing symbol"), ({"type": "subscribe", "symbol": "NOPE"}, "Symbol not found: NOPE"),
+     ({"type": "subscribe", "symbol": "BTC", "source": "mtgox"}, "Unknown source"),
+     ({"type": "subscribe", "symbol": "BTC", "channel": "ohlc", "timeframe": "2h"}, "Invalid timeframe"), ([1, 2], "JSON object")],
+)
+async def test_bad_messages_get_an_error_and_the_connection_stays_open(sandbox, message, fragment):
+    ws = await connect()
+    error = await send(ws, message)
+    assert error["type"] == "error" and fragment in error["error"]
+    assert (await send(ws, {"type": "ping"}))["type"] == "pong"
+    await ws.disconnect()
+
+
+async def test_an_oversized_message_gets_an_error_then_close_1009(settings):
+    ws = await connect()
+    error = await send(ws, json.dumps({"type": "ping", "pad": "x" * 5000}))
+    assert error["type"] == "error" and "too large" in error["error"]
+    closed = await ws.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 1009}
+
+
+async def test_a_flooding_client_gets_an_error_then_close_1008(settings):
+    settings.WS_MAX_MESSAGES_PER_SECOND = 5
+    ws = await connect()
+    for _ in range(6):
+        await ws.send_to(text_data=json.dumps({"type": "ping"}))
+    messages = [await ws.receive_output(timeout=5) for _ in range(7)]
+    assert json.loads(messages[5]["text"])["type"] == "error"
+    assert messages[6] == {"type": "websocket.close", "code": 1008}
+
+
+async def test_too_many_subscriptions_get_an_error_then_close_1008(sandbox, settings):
+    settings.WS_MAX_SUBSCRIPTIONS = 2
+    ws = await connect()
+    await send(ws, {"type": "subscribe", "symbols": ["BTC", "ETH"]})
+    while not await ws.receive_nothing(timeout=1):
+        await ws.receive_json_from()
+    error = await send(ws, {"type": "subscribe", "symbol": "SOL"})
+    assert error["type"] == "error" and "limit" in error["error"]
+    assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 1008}
+
+
+async def test_browser_origins_outside_allowed_hosts_are_refused():
+    ws = WebsocketCommunicator(application, "/ws", headers=[(b"origin", b"http://evil.example")])
+    connected, _ = await ws.connect()
+    assert not connected
+
+
+async def test_allowed_browser_origins_and_clients_without_origin_are_accepted():
+    for origin in (b"http://localhost:8000", None):
+        ws = await connect(origin)
+        await ws.disconnect()
