@@ -4,7 +4,7 @@ import os
 
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,7 +55,12 @@ class HealthView(APIView):
         db_ok = _database_ok()
         layer_ok = _redis_ok(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
         broker_ok = _redis_ok(settings.CELERY_BROKER_URL)
-        sources = selectors.source_freshness() if db_ok else {}
+        sources = {}
+        if db_ok:
+            try:
+                sources = selectors.source_freshness()
+            except DatabaseError:  # reachable but unusable (for example, not migrated)
+                db_ok = False
         newest = max((v["last_tick_utc"] for v in sources.values() if v["last_tick_utc"]), default=None)
         if not db_ok:
             status = "down"

@@ -65,27 +65,24 @@ class BodySizeLimitMiddleware:
 
 
 class FramingMiddleware:
-    """Widgets may be framed by other sites (configurable); nothing else may."""
+    """Widgets may be framed by other sites (WIDGET_FRAME_ANCESTORS); nothing else may:
+    everything else gets X-Frame-Options: DENY (Django's middleware) and frame-ancestors 'none'."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
-        if request.path.startswith("/widgets/") and not request.path.startswith("/widgets/gallery"):
-            ancestors = settings.WIDGET_FRAME_ANCESTORS
-            response["Content-Security-Policy"] = _widget_csp(ancestors)
-            if "X-Frame-Options" in response:
-                del response["X-Frame-Options"]
-        else:
-            response.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
-            if "Content-Security-Policy" not in response:
-                response["Content-Security-Policy"] = "frame-ancestors 'none'"
+        if request.path.startswith("/widgets/") and request.path != "/widgets/":
+            response.xframe_options_exempt = True
+            response["Content-Security-Policy"] = widget_csp(settings.WIDGET_FRAME_ANCESTORS)
+        elif "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = "frame-ancestors 'none'"
         return response
 
 
-def _widget_csp(ancestors: str) -> str:
-    # Strict: no inline script, everything from this origin; the stream connects back here.
+def widget_csp(ancestors: str) -> str:
+    # Strict: no inline script or style; everything from this origin; the stream connects back here.
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self' ws: wss:; "

@@ -1,0 +1,43 @@
+"""The rate limit is one budget per client IP across every server process (counted in Redis)."""
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from cryptosite.stack import BASE_DIR, free_port, wait_for_port
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def two_servers(tmp_path):
+    env = {**os.environ, "RATE_LIMIT": "10/m", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    env.pop("DEMO", None)
+    ports, procs = [free_port(), free_port()], []
+    try:
+        for port in ports:
+            procs.append(subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                                           "cryptosite.asgi:application"], cwd=BASE_DIR, env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port, proc in zip(ports, procs):
+            wait_for_port("127.0.0.1", port, 60, proc)
+        yield [f"http://127.0.0.1:{p}" for p in ports]
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(15)
+
+
+def test_the_request_past_the_limit_is_429_even_when_spread_over_two_processes(two_servers):
+    # The suite's autouse fixture empties the shared cache first, so the budget starts full.
+    statuses = []
+    for i in range(11):
+        url = two_servers[i % 2] + "/api/market/ohlc?symbol=ETH&timeframe=2h"
+        statuses.append(httpx.get(url, timeout=10).status_code)
+    assert statuses[:10] == [400] * 10  # served (a bad timeframe), each counted once
+    assert statuses[10] == 429
+    other = httpx.get(two_servers[1] + "/health", timeout=10)
+    assert other.status_code in (200, 503)  # /health is never limited
