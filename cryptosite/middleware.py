@@ -82,9 +82,10 @@ class FramingMiddleware:
 
 
 def widget_csp(ancestors: str) -> str:
-    # Strict: no inline script or style; everything from this origin; the stream connects back here.
+    # Strict for scripts (no inline script at all); the chart library sets inline styles, which
+    # are allowed. Everything loads from this origin; the stream connects back here.
     return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
         "connect-src 'self' ws: wss:; "
         f"frame-ancestors {ancestors}"
     )

@@ -42,15 +42,15 @@ def alive(pid: int) -> bool:
 class RunningStack:
     """`python -m cryptosite.stack --demo` (what `make demo` runs) on free ports."""
 
-    def __init__(self, tmp: Path, **extra_env):
-        self.port = free_port()
-        self.sandbox_port = free_port()
+    def __init__(self, tmp: Path, ports: tuple[int, int, int] | None = None, **extra_env):
+        self.tmp = tmp
+        self.port, self.sandbox_port, self.redis_port = ports or (free_port(), free_port(), free_port())
         self.env = {
             **os.environ,
             "PORT": str(self.port),
             "HOST": "127.0.0.1",
             "SANDBOX_PORT": str(self.sandbox_port),
-            "EMBEDDED_REDIS_PORT": str(free_port()),
+            "EMBEDDED_REDIS_PORT": str(self.redis_port),
             "DEMO_DATABASE_URL": f"sqlite:///{tmp / 'demo.sqlite3'}",
             "POLL_INTERVAL": "1",
             "CANDLE_SYNC_INTERVAL": "5",
@@ -61,7 +61,7 @@ class RunningStack:
         self.env.pop("REDIS_URL", None)
         self.env.pop("DATABASE_URL", None)
         self.log_path = tmp / "stack.log"
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen([sys.executable, "-m", "cryptosite.stack", "--demo"], cwd=BASE_DIR, env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"
@@ -81,6 +81,11 @@ class RunningStack:
                 pass
             time.sleep(0.5)
         raise RuntimeError(f"not healthy in {seconds}s: {last}\n{self.log_path.read_text()[-3000:]}")
+
+    def restart(self) -> "RunningStack":
+        """Stop, then start again on the same ports with the same database."""
+        self.stop()
+        return RunningStack(self.tmp, (self.port, self.sandbox_port, self.redis_port))
 
     def sandbox(self, method: str, path: str, **kwargs) -> httpx.Response:
         return httpx.request(method, f"http://127.0.0.1:{self.sandbox_port}{path}", timeout=5, **kwargs)

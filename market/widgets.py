@@ -1,0 +1,108 @@
+"""Server-rendered widget pages: the data is in the first paint, then static/js/stream.js keeps
+it live over /ws (falling back to polling the REST endpoints)."""
+
+from django.conf import settings
+from django.shortcuts import render
+from django.urls import path, reverse
+
+from . import selectors, services
+from .domain.errors import MarketError
+from .domain.symbols import display_name, normalize_source, normalize_symbols
+from .domain.timeframes import TIMEFRAMES, parse_timeframe
+from .exchanges import ExchangeError
+from .payloads import candle_payload, history_payload, widget_price_payload
+
+THEMES = ("dark", "light")
+MAX_WIDGET_SYMBOLS = 20
+
+
+def _theme(request) -> str:
+    theme = request.GET.get("theme", "dark")
+    if theme not in THEMES:
+        raise MarketError(f"Invalid theme: {theme}. Must be dark or light")
+    return theme
+
+
+def _error(request, exc: MarketError):
+    return render(request, "widgets/error.html", {"message": str(exc), "theme": "dark"}, status=exc.status)
+
+
+def _common(theme: str) -> dict:
+    return {"theme": theme, "poll_interval_ms": int(settings.POLL_INTERVAL * 1000)}
+
+
+def prices(request):
+    try:
+        theme = _theme(request)
+        tracked = selectors.tracked_by_source()
+        sources = [normalize_source(request.GET["source"], settings.EXCHANGES)] if request.GET.get("source") else list(tracked)
+        if request.GET.get("symbols"):
+            symbols = normalize_symbols(request.GET["symbols"], MAX_WIDGET_SYMBOLS)
+            markets = {src: symbols for src in sources}
+        else:
+            markets = {src: tracked.get(src, []) for src in sources}
+    except MarketError as exc:
+        return _error(request, exc)
+    ticks = {(t.source, t.symbol): t for t in selectors.latest_ticks(markets)}
+    rows = []
+    for src, symbols in markets.items():
+        for symbol in symbols:
+            tick = ticks.get((src, symbol))
+            rows.append({
+                "source": src, "source_name": display_name(src), "symbol": symbol,
+                "tick": widget_price_payload(tick) if tick else None,
+                "timestamp_ms": tick.timestamp_ms if tick else None,
+                "received_ms": tick.received_ms if tick else None,
+                "stale": tick is None or not selectors.is_fresh(tick),
+            })
+    config = {**_common(theme), "markets": [{"source": r["source"], "symbol": r["symbol"]} for r in rows],
+              "stale_after_ms": selectors.stale_after_ms()}
+    return render(request, "widgets/prices.html", {"rows": rows, "config": config, "theme": theme})
+
+
+def chart(request):
+    try:
+        theme = _theme(request)
+        symbol = normalize_symbols(request.GET.get("symbol", "BTC"), 1)[0]
+        timeframe = parse_timeframe(request.GET.get("timeframe", "1h"))
+        source = normalize_source(request.GET.get("source") or settings.EXCHANGES[0], settings.EXCHANGES)
+        candles = services.candles_for_request(source, symbol, timeframe, 300, None, None)
+    except (MarketError, ExchangeError) as exc:
+        return _error(request, exc)
+    tracked = selectors.tracked_by_source()
+    cards = []
+    for src, symbols in tracked.items():
+        for sym in symbols:
+            history = [history_payload(t) for t in reversed(selectors.history(src, sym, 30))]
+            cards.append({"source": src, "source_name": display_name(src), "symbol": sym, "points": history})
+    config = {
+        **_common(theme), "symbol": symbol, "timeframe": timeframe, "source": source,
+        "candles": [candle_payload(c) for c in candles], "cards": cards,
+    }
+    switcher = [{"timeframe": tf, "active": tf == timeframe,
+                 "url": f"?symbol={symbol}&timeframe={tf}&source={source}&theme={theme}"} for tf in TIMEFRAMES]
+    return render(request, "widgets/chart.html", {
+        "config": config, "theme": theme, "symbol": symbol, "timeframe": timeframe, "source_name": display_name(source),
+        "switcher": switcher, "cards": cards,
+    })
+
+
+def gallery(request):
+    tracked = selectors.tracked_by_source()
+    symbols = sorted({s for syms in tracked.values() for s in syms})
+    config = {
+        "origin": request.build_absolute_uri("/").rstrip("/"),
+        "prices_path": reverse("widget-prices"), "chart_path": reverse("widget-chart"),
+        "sources": settings.EXCHANGES, "symbols": symbols, "timeframes": list(TIMEFRAMES),
+    }
+    return render(request, "widgets/gallery.html", {
+        "config": config, "theme": "dark", "symbols": symbols, "sources": [(s, display_name(s)) for s in settings.EXCHANGES],
+        "timeframes": list(TIMEFRAMES),
+    })
+
+
+urlpatterns = [
+    path("", gallery, name="widget-gallery"),
+    path("prices/", prices, name="widget-prices"),
+    path("chart/", chart, name="widget-chart"),
+]

@@ -1,0 +1,145 @@
+"""The widgets in headless Chromium (Debian's) against the real stack in demo mode."""
+
+import shutil
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from cryptosite.stack import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+if not shutil.which("chromium"):
+    pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield instance
+        instance.close()
+
+
+class Watched:
+    """A page with every request and console error recorded."""
+
+    def __init__(self, browser, base: str, **context):
+        self.context = browser.new_context(**context)
+        self.page = self.context.new_page()
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.base = base
+
+    def foreign(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith((self.base, self.base.replace("http", "ws"), "data:"))]
+
+    def close(self):
+        self.context.close()
+
+
+def card_time(page, source: str, symbol: str) -> str:
+    return page.get_attribute(f'.card[data-source="{source}"][data-symbol="{symbol}"] [data-field="time"]', "datetime")
+
+
+def test_the_price_board_shows_prices_and_updates_without_a_reload(stack, browser):
+    w = Watched(browser, stack.base)
+    w.page.goto(f"{stack.base}/widgets/prices/")
+    assert w.page.locator(".card").count() == 8
+    first = card_time(w.page, "binance", "BTC")
+    assert first
+    w.page.wait_for_function(
+        "t => document.querySelector('.card[data-source=\"binance\"][data-symbol=\"BTC\"] [data-field=\"time\"]').dateTime !== t",
+        arg=first, timeout=10_000)
+    assert w.page.locator('.card[data-symbol="BTC"] [data-field="price"]').first.inner_text().startswith("$")
+    assert w.foreign() == [] and w.errors == []
+    w.close()
+
+
+def test_the_chart_draws_candles_and_updates_the_newest(stack, browser):
+    w = Watched(browser, stack.base)
+    w.page.goto(f"{stack.base}/widgets/chart/?symbol=BTC&timeframe=1m")
+    assert int(w.page.get_attribute("#chart", "data-candles")) >= 50
+    assert w.page.locator("#chart canvas").count() >= 1
+    w.page.wait_for_selector("#chart[data-last-update]", state="attached", timeout=15_000)
+    assert w.page.locator(".line-card").count() == 8
+    w.page.click("text=5m")
+    w.page.wait_for_url("**timeframe=5m**")
+    assert w.page.get_attribute('.tf-switcher a[aria-current="page"]', "href").count("timeframe=5m") == 1
+    assert w.foreign() == [] and w.errors == []
+    w.close()
+
+
+@pytest.mark.parametrize("path", ["/widgets/prices/", "/widgets/chart/?symbol=ETH", "/widgets/"])
+def test_no_horizontal_overflow_on_a_360px_phone(stack, browser, path):
+    w = Watched(browser, stack.base, viewport={"width": 360, "height": 740})
+    w.page.goto(stack.base + path)
+    w.page.wait_for_timeout(500)
+    assert w.page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert w.errors == []
+    w.close()
+
+
+def test_light_theme_and_framing_headers(stack, browser):
+    w = Watched(browser, stack.base)
+    response = w.page.goto(f"{stack.base}/widgets/prices/?theme=light")
+    assert w.page.get_attribute("html", "data-theme") == "light"
+    assert "frame-ancestors *" in response.headers["content-security-policy"]
+    assert "x-frame-options" not in response.headers
+    admin = w.page.goto(f"{stack.base}/admin/login/")
+    assert admin.headers["x-frame-options"] == "DENY"
+    w.close()
+
+
+def test_a_snippet_from_the_gallery_works_in_a_page_on_another_origin(stack, browser, tmp_path):
+    w = Watched(browser, stack.base)
+    w.page.goto(f"{stack.base}/widgets/")
+    snippet = w.page.input_value('[data-widget="prices"] .snippet')
+    assert snippet.startswith("<iframe") and "/widgets/prices/" in snippet
+    page = f'<!doctype html><title>my site</title><link rel="icon" href="data:,"><h1>My dashboard</h1>{snippet}'
+    (tmp_path / "index.html").write_text(page)
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        w.page.goto(f"http://127.0.0.1:{port}/index.html")
+        frame = w.page.frame_locator("iframe")
+        frame.locator('.card[data-symbol="BTC"]').first.wait_for(timeout=10_000)
+        before = frame.locator('.card[data-source="binance"][data-symbol="BTC"] [data-field="time"]').get_attribute("datetime")
+        deadline = time.monotonic() + 10
+        while frame.locator('.card[data-source="binance"][data-symbol="BTC"] [data-field="time"]').get_attribute("datetime") == before:
+            assert time.monotonic() < deadline, "embedded board did not update"
+            time.sleep(0.3)
+    finally:
+        server.shutdown()
+    assert w.errors == []
+    w.close()
+
+
+def test_the_board_recovers_after_the_server_restarts(stack, browser):
+    w = Watched(browser, stack.base)
+    w.page.goto(f"{stack.base}/widgets/prices/")
+    w.page.wait_for_function("() => document.getElementById('board-status').textContent === 'Live'", timeout=10_000)
+    restarted = stack.restart()
+    try:
+        restarted.wait_healthy()
+        before = card_time(w.page, "binance", "BTC")
+        w.page.wait_for_function("() => document.getElementById('board-status').textContent === 'Live'", timeout=45_000)
+        w.page.wait_for_function(
+            "t => document.querySelector('.card[data-source=\"binance\"][data-symbol=\"BTC\"] [data-field=\"time\"]').dateTime !== t",
+            arg=before, timeout=15_000)
+    finally:
+        restarted.stop()
+        w.close()
