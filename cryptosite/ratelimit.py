@@ -43,8 +43,11 @@ class RateLimitMiddleware:
     def __call__(self, request):
         if request.path.startswith(EXEMPT_PREFIXES) or request.path == "/favicon.ico":
             return self.get_response(request)
+        # Password guessing gets a much smaller budget than reading market data.
+        login = request.method == "POST" and request.path == "/admin/login/"
+        group, rate = ("admin-login", settings.ADMIN_LOGIN_RATE_LIMIT) if login else ("http", settings.RATE_LIMIT)
         try:
-            usage = get_usage(request, group="http", key=_key, rate=settings.RATE_LIMIT, increment=True)
+            usage = get_usage(request, group=group, key=_key, rate=rate, increment=True)
         except Exception:  # the cache being down must not take the API down with it
             log.warning("rate limiter unavailable; request allowed", exc_info=True)
             return self.get_response(request)

@@ -178,6 +178,7 @@ MARKET_BROADCASTER = env.str("MARKET_BROADCASTER", default="streaming.broadcast.
 
 # --- HTTP API -----------------------------------------------------------------------------
 RATE_LIMIT = env.str("RATE_LIMIT", default="100/m")
+ADMIN_LOGIN_RATE_LIMIT = env.str("ADMIN_LOGIN_RATE_LIMIT", default="10/m")
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES

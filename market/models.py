@@ -1,5 +1,6 @@
 """Stored market data: what is tracked, price ticks, and OHLCV candles."""
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from .domain.symbols import DISPLAY_NAMES
@@ -85,3 +86,22 @@ class OnDemandMarket(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "symbol"], name="on_demand_unique")]
+
+
+class ExchangeSchedule(models.Model):
+    """How often each exchange is polled, editable at run time in the admin. Exchanges
+    without a row use POLL_INTERVAL."""
+
+    source = models.CharField(max_length=20, choices=SOURCE_CHOICES, unique=True)
+    poll_interval = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(1.0), MaxValueValidator(3600.0)],
+        help_text="seconds between price polls (1 to 3600); takes effect within a few seconds",
+    )
+    enabled = models.BooleanField(default=True, help_text="pause polling of this exchange")
+
+    class Meta:
+        ordering = ["source"]
+
+    def __str__(self) -> str:
+        return f"{DISPLAY_NAMES.get(self.source, self.source)} every {self.poll_interval:g}s"

@@ -4,14 +4,13 @@ from django.conf import settings
 
 
 def beat_schedule() -> dict:
-    schedule = {}
+    # Price polls go through a one-second dispatcher that reads each exchange's interval
+    # (editable in the admin), so a changed schedule applies without restarting beat.
+    tick = min(1.0, settings.POLL_INTERVAL)
+    schedule = {
+        "dispatch-polls": {"task": "market.tasks.dispatch_polls", "schedule": tick, "options": {"expires": tick * 2}},
+    }
     for source in settings.EXCHANGES:
-        schedule[f"poll-{source}"] = {
-            "task": "market.tasks.poll_exchange",
-            "schedule": settings.POLL_INTERVAL,
-            "args": (source,),
-            "options": {"expires": settings.POLL_INTERVAL * 2},
-        }
         schedule[f"candles-{source}"] = {
             "task": "market.tasks.sync_exchange_candles",
             "schedule": settings.CANDLE_SYNC_INTERVAL,

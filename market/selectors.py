@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from .domain.candles import Candle as CandleValue
 from .domain.timeframes import TIMEFRAMES, align
-from .models import Candle, OnDemandMarket, PriceTick, TrackedMarket
+from .models import Candle, ExchangeSchedule, OnDemandMarket, PriceTick, TrackedMarket
 from .ticks import StoredTick, latest_key
 
 
@@ -18,12 +18,32 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def stale_after_ms() -> int:
-    return int(3 * settings.POLL_INTERVAL * 1000)
+SCHEDULE_CACHE_SECONDS = 2
+
+
+def poll_schedule() -> dict[str, tuple[float, bool]]:
+    """(interval in seconds, enabled) per configured exchange: the admin's ExchangeSchedule
+    rows, else POLL_INTERVAL. Cached for two seconds, so edits apply without a restart."""
+    cached = cache.get("poll-schedule")
+    if cached is None:
+        rows = {r.source: (r.poll_interval, r.enabled) for r in ExchangeSchedule.objects.all()}
+        cached = {src: rows.get(src, (settings.POLL_INTERVAL, True)) for src in settings.EXCHANGES}
+        cache.set("poll-schedule", cached, timeout=SCHEDULE_CACHE_SECONDS)
+    return cached
+
+
+def poll_interval(source: str) -> float:
+    return poll_schedule().get(source, (settings.POLL_INTERVAL, True))[0]
+
+
+def stale_after_ms(source: str | None = None) -> int:
+    """A price is stale when it is older than three poll intervals of its exchange."""
+    interval = poll_interval(source) if source else settings.POLL_INTERVAL
+    return int(3 * interval * 1000)
 
 
 def is_fresh(tick: StoredTick, now: int | None = None) -> bool:
-    return (now or now_ms()) - tick.received_ms <= stale_after_ms()
+    return (now or now_ms()) - tick.received_ms <= stale_after_ms(tick.source)
 
 
 def tracked_symbols(source: str) -> list[str]:
@@ -89,7 +109,7 @@ def source_freshness() -> dict[str, dict]:
         out[source] = {
             "last_tick_utc": None if newest is None else newest.isoformat(),
             "age_seconds": age,
-            "stale": age is None or age * 1000 > stale_after_ms(),
+            "stale": age is None or age * 1000 > stale_after_ms(source),
             "last_error": cache.get(f"poll-error:{source}"),
         }
     return out

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def record_quotes(source: str, quotes: Iterable[Quote], polled_ms: int) -> list[StoredTick]:
     """Store new prices; a price already stored (same market and time) is skipped, so a poll
     that runs twice stores nothing twice. Returns the ticks stored, after the commit."""
-    slot = int(settings.POLL_INTERVAL * 1000) or 1
+    slot = int(selectors.poll_interval(source) * 1000) or 1
     slot_ms = polled_ms // slot * slot
     stored: list[StoredTick] = []
     with transaction.atomic():

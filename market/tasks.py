@@ -35,8 +35,24 @@ class _Lock:
 
 
 @shared_task(ignore_result=True)
+def dispatch_polls() -> list[str]:
+    """Send poll_exchange for every exchange whose interval has elapsed (beat runs this every
+    second). The due time is claimed in Redis, so a second beat could not double the polls."""
+    now = selectors.now_ms()
+    sent = []
+    for source, (interval, enabled) in selectors.poll_schedule().items():
+        if not enabled:
+            continue
+        slot = now // int(interval * 1000)
+        if cache.add(f"poll-slot:{source}:{slot}", 1, timeout=max(2, int(interval * 2))):
+            poll_exchange.apply_async((source,), expires=interval * 2)
+            sent.append(source)
+    return sent
+
+
+@shared_task(ignore_result=True)
 def poll_exchange(source: str) -> int:
-    with _Lock(f"poll:{source}", settings.POLL_INTERVAL * 3) as acquired:
+    with _Lock(f"poll:{source}", selectors.poll_interval(source) * 3) as acquired:
         if not acquired:
             return 0
         now = selectors.now_ms()

@@ -56,7 +56,7 @@ def prices(request):
                 "stale": tick is None or not selectors.is_fresh(tick),
             })
     config = {**_common(theme), "markets": [{"source": r["source"], "symbol": r["symbol"]} for r in rows],
-              "stale_after_ms": selectors.stale_after_ms()}
+              "stale_after_ms": {src: selectors.stale_after_ms(src) for src in markets}}
     return render(request, "widgets/prices.html", {"rows": rows, "config": config, "theme": theme})
 
 

@@ -33,7 +33,7 @@
     Object.keys(cards).forEach(function (key) {
       var card = cards[key];
       var received = Number(card.dataset.received || 0);
-      var stale = !received || Date.now() - received > config.stale_after_ms;
+      var stale = !received || Date.now() - received > config.stale_after_ms[card.dataset.source];
       card.classList.toggle("is-stale", stale);
       card.querySelector('[data-field="stale"]').hidden = !stale;
     });

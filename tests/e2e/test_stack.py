@@ -151,6 +151,36 @@ def test_fault_switches_give_the_contracts_statuses_and_the_poller_keeps_going(s
         time.sleep(0.5)
 
 
+def test_an_operator_adds_a_market_in_the_admin_and_sees_it_polled(stack):
+    import re
+    import subprocess
+    import sys
+
+    from cryptosite.stack import BASE_DIR
+
+    env = {**stack.env, "DEMO": "1", "DJANGO_SUPERUSER_PASSWORD": "a-long-operator-password"}
+    subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "operator",
+                    "--email", "op@example.com"], cwd=BASE_DIR, env=env, check=True, capture_output=True)
+    with httpx.Client(base_url=stack.base, timeout=15, follow_redirects=False) as browser:
+        page = browser.get("/admin/login/").text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        login = browser.post("/admin/login/?next=/admin/", data={
+            "csrfmiddlewaretoken": token, "username": "operator", "password": "a-long-operator-password", "next": "/admin/"})
+        assert login.status_code == 302 and login.headers["location"] == "/admin/"
+        form = browser.get("/admin/market/trackedmarket/add/").text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+        added = browser.post("/admin/market/trackedmarket/add/", data={
+            "csrfmiddlewaretoken": token, "source": "binance", "symbol": "DOGE", "enabled": "on", "_save": "Save"})
+        assert added.status_code == 302, added.text[:2000]
+    deadline = time.monotonic() + 20
+    while not stack.http.get("/history", params={"symbol": "DOGE", "source": "Binance"}).json():
+        assert time.monotonic() < deadline, "DOGE was not polled"
+        time.sleep(0.5)
+    assert "DOGE" in stack.http.get("/coins").json()["Binance"]
+    ohlc = stack.http.get("/api/market/ohlc", params={"symbol": "DOGE", "timeframe": "1m", "limit": 30}).json()["ohlc"]
+    assert len(ohlc) == 30
+
+
 def test_ctrl_c_stops_every_process_it_started(stack):
     children = child_pids(stack.proc.pid)
     assert len(children) >= 5  # redis, sandbox, daphne, worker, beat

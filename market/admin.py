@@ -1,0 +1,158 @@
+"""The operator's admin: what is tracked, how often each exchange is polled, and read-only
+views of stored ticks and candles that stay fast on millions of rows."""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db import connection, transaction
+from django.utils.functional import cached_property
+
+from . import selectors, services
+from .domain.errors import MarketError
+from .domain.symbols import normalize_symbol
+from .models import Candle, ExchangeSchedule, PriceTick, TrackedMarket
+from .payloads import candle_payload
+
+admin.site.site_header = "cryptosite admin"
+admin.site.site_title = "cryptosite"
+
+
+class EstimatedCountPaginator(Paginator):
+    """No COUNT(*) over millions of rows: PostgreSQL's estimate for the whole table, and a
+    count capped at 10,000 otherwise (pages beyond that are still reachable by filtering)."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        query = self.object_list.query
+        if connection.vendor == "postgresql" and not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [query.model._meta.db_table])
+                row = cursor.fetchone()
+                if row and row[0] > self.CAP:
+                    return int(row[0])
+        return self.object_list[: self.CAP + 1].count()
+
+
+class TrackedSymbolFilter(admin.SimpleListFilter):
+    """Symbol choices from the tracked markets (a few rows), not from scanning ticks."""
+
+    title = "symbol"
+    parameter_name = "symbol"
+
+    def lookups(self, request, model_admin):
+        symbols = TrackedMarket.objects.order_by("symbol").values_list("symbol", flat=True).distinct()
+        return [(s, s) for s in symbols]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(symbol=self.value()) if self.value() else queryset
+
+
+class TrackedMarketForm(forms.ModelForm):
+    class Meta:
+        model = TrackedMarket
+        fields = ["source", "symbol", "enabled"]
+
+    def clean(self):
+        data = super().clean()
+        source, raw = data.get("source"), data.get("symbol")
+        if not source or not raw:
+            return data
+        try:
+            symbol = normalize_symbol(raw)
+            services.ensure_listed(source, symbol)
+        except MarketError as exc:
+            if getattr(exc, "status", 400) in (502, 503, 504):
+                raise forms.ValidationError(f"Could not check the listing with the exchange: {exc}") from None
+            raise forms.ValidationError({"symbol": str(exc)}) from None
+        data["symbol"] = symbol
+        return data
+
+
+@admin.register(TrackedMarket)
+class TrackedMarketAdmin(admin.ModelAdmin):
+    form = TrackedMarketForm
+    list_display = ["symbol", "source", "enabled", "latest_price", "created_at"]
+    list_filter = ["source", "enabled"]
+    list_editable = ["enabled"]
+    search_fields = ["symbol"]
+    actions = ["enable", "disable"]
+    change_form_template = "admin/market/trackedmarket/change_form.html"
+
+    @admin.display(description="latest price")
+    def latest_price(self, obj):
+        tick = selectors.latest_tick(obj.source, obj.symbol)
+        return "–" if tick is None else f"{tick.price.normalize():f}"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.enabled:
+            from .tasks import sync_exchange_candles
+
+            # Prices follow at the next poll cycle; candles are backfilled right away.
+            transaction.on_commit(lambda: sync_exchange_candles.delay(obj.source))
+
+    @admin.action(description="Enable polling of the selected markets")
+    def enable(self, request, queryset):
+        updated = queryset.update(enabled=True)
+        self.message_user(request, f"{updated} market(s) enabled; they are polled from the next cycle.", messages.SUCCESS)
+
+    @admin.action(description="Disable polling of the selected markets")
+    def disable(self, request, queryset):
+        updated = queryset.update(enabled=False)
+        self.message_user(request, f"{updated} market(s) disabled.", messages.SUCCESS)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            candles = selectors.candles(obj.source, obj.symbol, "1h", selectors.now_ms() - 100 * 3_600_000, selectors.now_ms())
+            context["chart_data"] = json.dumps([candle_payload(c) for c in candles])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 100
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PriceTick)
+class PriceTickAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "source", "symbol", "price", "change_pct", "received_at"]
+    list_filter = ["source", TrackedSymbolFilter]
+    date_hierarchy = "timestamp"
+    # Exact matches only: they use the (source, symbol, time) index.
+    search_fields = ["=symbol", "=source"]
+    ordering = ["-timestamp"]
+    sortable_by = ["timestamp", "price", "change_pct"]
+
+
+@admin.register(Candle)
+class CandleAdmin(ReadOnlyAdmin):
+    list_display = ["open_time_utc", "source", "symbol", "timeframe", "open", "high", "low", "close", "volume", "closed"]
+    list_filter = ["source", "timeframe", "closed", TrackedSymbolFilter]
+    search_fields = ["=symbol"]
+    ordering = ["-open_time"]
+
+    @admin.display(description="open time (UTC)", ordering="open_time")
+    def open_time_utc(self, obj):
+        from .payloads import iso
+
+        return iso(obj.open_time)[:16].replace("T", " ")
+
+
+@admin.register(ExchangeSchedule)
+class ExchangeScheduleAdmin(admin.ModelAdmin):
+    list_display = ["source", "poll_interval", "enabled"]
+    list_editable = ["poll_interval", "enabled"]
