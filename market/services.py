@@ -25,32 +25,52 @@ log = logging.getLogger(__name__)
 
 
 # --- ticks ------------------------------------------------------------------------------------
+def _previous_ticks(source: str, symbols: list[str]) -> dict[str, tuple]:
+    """(price, timestamp ms) of each market's newest stored tick: from the cache in one round
+    trip (every write below refreshes it), from the database for what it lacks."""
+    cached = cache.get_many([latest_key(source, s) for s in symbols])
+    out = {}
+    for symbol in symbols:
+        hit = cached.get(latest_key(source, symbol))
+        if hit is not None:
+            tick = StoredTick.from_cache(hit)
+            out[symbol] = (tick.price, tick.timestamp_ms)
+            continue
+        row = (
+            PriceTick.objects.filter(source=source, symbol=symbol)
+            .order_by("-timestamp")
+            .values_list("price", "timestamp")
+            .first()
+        )
+        if row is not None:
+            out[symbol] = (row[0], to_ms(row[1]))
+    return out
+
+
 def record_quotes(source: str, quotes: Iterable[Quote], polled_ms: int) -> list[StoredTick]:
     """Store new prices; a price already stored (same market and time) is skipped, so a poll
     that runs twice stores nothing twice. Returns the ticks stored, after the commit."""
+    quotes = list(quotes)
     slot = int(selectors.poll_interval(source) * 1000) or 1
     slot_ms = polled_ms // slot * slot
+    previous = _previous_ticks(source, [q.symbol for q in quotes])
     stored: list[StoredTick] = []
+    rows = []
+    for quote in quotes:
+        stamp = quote.timestamp_ms or slot_ms
+        prev = previous.get(quote.symbol)
+        if prev is not None and prev[1] >= stamp:
+            continue  # already stored, or older than what we have
+        pct = change_pct(prev[0] if prev else None, quote.price)
+        rows.append(
+            PriceTick(
+                source=source, symbol=quote.symbol, price=quote.price, timestamp=from_ms(stamp),
+                received_at=from_ms(polled_ms), change_pct=pct,
+            )
+        )
+        stored.append(StoredTick(source, quote.symbol, quote.price, stamp, polled_ms, pct))
     with transaction.atomic():
-        rows = []
-        for quote in quotes:
-            stamp = quote.timestamp_ms or slot_ms
-            previous = (
-                PriceTick.objects.filter(source=source, symbol=quote.symbol)
-                .order_by("-timestamp")
-                .values_list("price", "timestamp")
-                .first()
-            )
-            if previous is not None and to_ms(previous[1]) >= stamp:
-                continue  # already stored, or older than what we have
-            pct = change_pct(previous[0] if previous else None, quote.price)
-            rows.append(
-                PriceTick(
-                    source=source, symbol=quote.symbol, price=quote.price, timestamp=from_ms(stamp),
-                    received_at=from_ms(polled_ms), change_pct=pct,
-                )
-            )
-            stored.append(StoredTick(source, quote.symbol, quote.price, stamp, polled_ms, pct))
+        # The unique (source, symbol, timestamp) constraint is the last guard against a duplicate.
         PriceTick.objects.bulk_create(rows, ignore_conflicts=True)
     cache.set_many({latest_key(t.source, t.symbol): t.to_cache() for t in stored}, timeout=None)
     return stored

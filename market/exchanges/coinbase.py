@@ -33,10 +33,10 @@ def _parse_time(text: str) -> int:
 
 class Coinbase(Exchange):
     name = "coinbase"
-    # Published: 10 requests per second per IP for public endpoints. We pace at 5/s at most:
-    # one ticker per tracked symbol every 5 s, candles per sync.
-    budget = "10 req/s per IP (public); cryptosite paces at <= 5 req/s"
-    min_interval = 0.2
+    # Published: 10 requests per second per IP for public endpoints. We pace at 8/s at most:
+    # one ticker per tracked symbol per poll (Coinbase has no batch ticker), candles per sync.
+    budget = "10 req/s per IP (public); cryptosite paces at <= 8 req/s"
+    min_interval = 0.125
 
     async def fetch_listing(self) -> dict[str, str]:
         _, body = await self._get("/products")

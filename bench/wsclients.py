@@ -1,0 +1,54 @@
+"""N WebSocket subscribers in one process: python -m bench.wsclients URL N ROUNDS.
+Prints "ready" once all are subscribed, then a JSON line with the latency of every delivered
+price_update (arrival time minus the timestamp the publisher put in it)."""
+
+import asyncio
+import json
+import sys
+import time
+
+import websockets
+
+
+async def client(url: str, rounds: int, latencies: list[float], ready: asyncio.Event, connected: list[int], protocol: str):
+    async with websockets.connect(url, max_queue=None, open_timeout=120, ping_interval=None) as ws:
+        if protocol == "cryptosite":
+            await ws.recv()  # welcome
+            await ws.send(json.dumps({"type": "subscribe", "symbol": "BTC"}))
+            await ws.recv()  # subscribed
+        else:
+            await ws.send("subscribe")
+        connected[0] += 1
+        await ready.wait()
+        got = 0
+        while got < rounds:
+            message = json.loads(await ws.recv())
+            if message.get("type") == "price_update" and message.get("price", 0) > 0:
+                latencies.append(time.time() * 1000 - message["timestamp"])
+                got += 1
+
+
+async def main(url: str, n: int, rounds: int, protocol: str) -> None:
+    latencies: list[float] = []
+    ready = asyncio.Event()
+    connected = [0]
+    tasks = []
+    for i in range(n):
+        tasks.append(asyncio.create_task(client(url, rounds, latencies, ready, connected, protocol)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.05)  # do not SYN-flood the server
+    while connected[0] < n:
+        await asyncio.sleep(0.1)
+        if any(t.done() and t.exception() for t in tasks):
+            raise next(t.exception() for t in tasks if t.done() and t.exception())
+    ready.set()
+    print("ready", flush=True)
+    try:
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=60 + rounds * 5)
+    except asyncio.TimeoutError:
+        pass
+    print(json.dumps({"latencies": latencies}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "cryptosite"))
