@@ -52,7 +52,8 @@ def run(scratch) -> Report:
 
     rate, lat = measure(analyze)
     base_rate, base_lat = measure(keyword_baseline)
-    report.add("engine alone, one core", f"{rate:,.0f} texts/s, {summary_ms(lat)}", f"{base_rate:,.0f} texts/s, {summary_ms(base_lat)} (keyword counter)")
+    report.add("engine alone, one core", f"{rate:,.0f} texts/s, {summary_ms(lat)}",
+               f"{base_rate:,.0f} texts/s, {summary_ms(base_lat)} (keyword counter)")
 
     client = Client()
     http_rate, http_lat = measure(lambda t: client.post("/api/sentiment/analyze", {"text": t}, content_type="application/json"))

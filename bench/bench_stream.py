@@ -70,32 +70,39 @@ def describe(latencies: list[float], n: int) -> str:
 def run(scratch) -> Report:
     report = Report(f"Streaming fan-out ({ROUNDS} updates to N subscribers of one symbol)")
     ours_port, bare_port = free_port(), free_port()
-    daphne = scratch.spawn([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ours_port), "cryptosite.asgi:application"],
+    daphne = scratch.spawn([sys.executable, "-m", "daphne", "--websocket_connect_timeout", "30", "-b", "127.0.0.1",
+                            "-p", str(ours_port), "cryptosite.asgi:application"],
                            WS_HEARTBEAT_SECONDS="3600")
     bare = scratch.spawn([sys.executable, "-m", "bench.bare_ws", str(bare_port)])
     try:
         wait_for_port("127.0.0.1", ours_port, 60, daphne)
         wait_for_port("127.0.0.1", bare_port, 30, bare)
         for n in SIZES:
-            before = rss_kib(daphne.pid)
-            clients = start_clients(f"ws://127.0.0.1:{ours_port}/ws", n, "cryptosite")
-            per_conn = (rss_kib(daphne.pid) - before) / n
-            for i in range(ROUNDS):
-                publish_ours(i)
-                time.sleep(1 + n / 2000)
-            ours = finish(clients)
-            ours_text = describe(ours, n) + f"; {per_conn:.0f} KiB per idle connection"
-
-            before = rss_kib(bare.pid)
-            clients = start_clients(f"ws://127.0.0.1:{bare_port}", n, "bare")
-            bare_conn = (rss_kib(bare.pid) - before) / n
-            for i in range(ROUNDS):
-                asyncio.run(publish_bare(bare_port, i))
-                time.sleep(1 + n / 2000)
-            theirs = finish(clients)
-            report.add(f"{n:,} subscribers", ours_text, describe(theirs, n) + f"; {bare_conn:.0f} KiB per idle connection")
+            try:
+                report.add(f"{n:,} subscribers", *measure(n, daphne, bare, ours_port, bare_port))
+            except Exception as exc:  # report the failure, keep the other sizes
+                report.add(f"{n:,} subscribers", f"failed: {exc}", "–")
     finally:
         for proc in (daphne, bare):
             proc.terminate()
             proc.wait(15)
     return report
+
+
+def measure(n: int, daphne, bare, ours_port: int, bare_port: int) -> tuple[str, str]:
+    before = rss_kib(daphne.pid)
+    clients = start_clients(f"ws://127.0.0.1:{ours_port}/ws", n, "cryptosite")
+    per_conn = (rss_kib(daphne.pid) - before) / n
+    for i in range(ROUNDS):
+        publish_ours(i)
+        time.sleep(1 + n / 2000)
+    ours = describe(finish(clients), n) + f"; {per_conn:.0f} KiB per idle connection"
+
+    before = rss_kib(bare.pid)
+    clients = start_clients(f"ws://127.0.0.1:{bare_port}", n, "bare")
+    bare_conn = (rss_kib(bare.pid) - before) / n
+    for i in range(ROUNDS):
+        asyncio.run(publish_bare(bare_port, i))
+        time.sleep(1 + n / 2000)
+    theirs = describe(finish(clients), n) + f"; {bare_conn:.0f} KiB per idle connection"
+    return ours, theirs

@@ -9,9 +9,21 @@ import time
 
 import websockets
 
+ready_ms = [0.0]
+
+
+async def connect(url: str):
+    """Open a connection, retrying a refused handshake as a real client's reconnect would."""
+    for attempt in range(5):
+        try:
+            return await websockets.connect(url, max_queue=None, open_timeout=120, ping_interval=None)
+        except (OSError, EOFError, websockets.exceptions.InvalidHandshake):
+            await asyncio.sleep(0.5 * (attempt + 1))
+    return await websockets.connect(url, max_queue=None, open_timeout=120, ping_interval=None)
+
 
 async def client(url: str, rounds: int, latencies: list[float], ready: asyncio.Event, connected: list[int], protocol: str):
-    async with websockets.connect(url, max_queue=None, open_timeout=120, ping_interval=None) as ws:
+    async with await connect(url) as ws:
         if protocol == "cryptosite":
             await ws.recv()  # welcome
             await ws.send(json.dumps({"type": "subscribe", "symbol": "BTC"}))
@@ -20,10 +32,12 @@ async def client(url: str, rounds: int, latencies: list[float], ready: asyncio.E
             await ws.send("subscribe")
         connected[0] += 1
         await ready.wait()
+        since = ready_ms[0]
         got = 0
         while got < rounds:
             message = json.loads(await ws.recv())
-            if message.get("type") == "price_update" and message.get("price", 0) > 0:
+            # Count only prices published after everyone subscribed (not the snapshot).
+            if message.get("type") == "price_update" and message.get("timestamp", 0) >= since:
                 latencies.append(time.time() * 1000 - message["timestamp"])
                 got += 1
 
@@ -35,17 +49,18 @@ async def main(url: str, n: int, rounds: int, protocol: str) -> None:
     tasks = []
     for i in range(n):
         tasks.append(asyncio.create_task(client(url, rounds, latencies, ready, connected, protocol)))
-        if i % 100 == 99:
-            await asyncio.sleep(0.05)  # do not SYN-flood the server
+        if i % 50 == 49:
+            await asyncio.sleep(0.1)  # about 500 new connections a second: do not SYN-flood the server
     while connected[0] < n:
         await asyncio.sleep(0.1)
         if any(t.done() and t.exception() for t in tasks):
             raise next(t.exception() for t in tasks if t.done() and t.exception())
+    ready_ms[0] = time.time() * 1000
     ready.set()
     print("ready", flush=True)
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=60 + rounds * 5)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     print(json.dumps({"latencies": latencies}), flush=True)
 

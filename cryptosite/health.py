@@ -53,7 +53,7 @@ class HealthView(APIView):
     )
     def get(self, request):
         db_ok = _database_ok()
-        layer_ok = _redis_ok(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+        layer_ok = _redis_ok(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"])
         broker_ok = _redis_ok(settings.CELERY_BROKER_URL)
         sources = {}
         if db_ok:

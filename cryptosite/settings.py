@@ -122,7 +122,7 @@ REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_POR
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "cryptosite.cache.FastRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "cryptosite-demo" if DEMO else "cryptosite",
         "TIMEOUT": 300,
@@ -134,7 +134,14 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 refuses a 101st connection by default (thousands of subscribers join
+            # groups at once), and its default 5 s socket timeout races channels-redis's 5 s
+            # BZPOPMIN, killing consumers with "Timeout reading": allow more of both.
+            "hosts": [{
+                "address": REDIS_URL,
+                "max_connections": env.int("CHANNEL_MAX_CONNECTIONS", default=2000),
+                "socket_timeout": 30,
+            }],
             "prefix": "cryptosite-demo" if DEMO else "cryptosite",
             # Each consumer's inbox: room for bursts of updates to a busy subscriber.
             "capacity": env.int("CHANNEL_CAPACITY", default=1000),

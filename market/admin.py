@@ -89,6 +89,7 @@ class TrackedMarketAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        selectors.forget_poll_schedule()
         if obj.enabled:
             from .tasks import sync_exchange_candles
 
@@ -156,3 +157,7 @@ class CandleAdmin(ReadOnlyAdmin):
 class ExchangeScheduleAdmin(admin.ModelAdmin):
     list_display = ["source", "poll_interval", "enabled"]
     list_editable = ["poll_interval", "enabled"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        selectors.forget_poll_schedule()

@@ -18,18 +18,26 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-SCHEDULE_CACHE_SECONDS = 2
+SCHEDULE_CACHE_SECONDS = 2.0
+_schedule: dict = {"at": -SCHEDULE_CACHE_SECONDS, "value": None}
 
 
 def poll_schedule() -> dict[str, tuple[float, bool]]:
     """(interval in seconds, enabled) per configured exchange: the admin's ExchangeSchedule
-    rows, else POLL_INTERVAL. Cached for two seconds, so edits apply without a restart."""
-    cached = cache.get("poll-schedule")
-    if cached is None:
+    rows, else POLL_INTERVAL. Kept in this process for two seconds (it is read on every price
+    request), so an edit applies everywhere within two seconds, without a restart."""
+    now = time.monotonic()
+    if _schedule["value"] is None or now - _schedule["at"] > SCHEDULE_CACHE_SECONDS:
         rows = {r.source: (r.poll_interval, r.enabled) for r in ExchangeSchedule.objects.all()}
-        cached = {src: rows.get(src, (settings.POLL_INTERVAL, True)) for src in settings.EXCHANGES}
-        cache.set("poll-schedule", cached, timeout=SCHEDULE_CACHE_SECONDS)
-    return cached
+        _schedule["value"] = {src: rows.get(src, (settings.POLL_INTERVAL, True)) for src in settings.EXCHANGES}
+        _schedule["at"] = now
+    return _schedule["value"]
+
+
+def forget_poll_schedule() -> None:
+    """Drop this process's copies of the schedule and the tracked set (tests, admin edits)."""
+    _schedule["value"] = None
+    _tracked["at"] = -SCHEDULE_CACHE_SECONDS
 
 
 def poll_interval(source: str) -> float:
@@ -50,8 +58,17 @@ def tracked_symbols(source: str) -> list[str]:
     return list(TrackedMarket.objects.filter(source=source, enabled=True).values_list("symbol", flat=True))
 
 
+_tracked: dict = {"at": -SCHEDULE_CACHE_SECONDS, "value": frozenset()}
+
+
 def is_tracked(source: str, symbol: str) -> bool:
-    return TrackedMarket.objects.filter(source=source, symbol=symbol).exists()
+    """Whether a market is tracked; the set is kept in this process for two seconds, since
+    every WebSocket subscription and live lookup asks."""
+    now = time.monotonic()
+    if now - _tracked["at"] > SCHEDULE_CACHE_SECONDS:
+        _tracked["value"] = frozenset(TrackedMarket.objects.values_list("source", "symbol"))
+        _tracked["at"] = now
+    return (source, symbol) in _tracked["value"]
 
 
 def polled_symbols(source: str) -> list[str]:
@@ -145,10 +162,13 @@ def candle_window(timeframe: str, limit: int, start_ms: int | None, end_ms: int 
 
 
 def candles(source: str, symbol: str, timeframe: str, first: int, last: int) -> list[CandleValue]:
-    rows = Candle.objects.filter(
-        source=source, symbol=symbol, timeframe=timeframe, open_time__gte=first, open_time__lte=last
-    ).order_by("open_time")
-    return [CandleValue(r.open_time, r.open, r.high, r.low, r.close, r.volume, r.closed) for r in rows]
+    # values_list: a thousand candles without building a thousand model instances.
+    rows = (
+        Candle.objects.filter(source=source, symbol=symbol, timeframe=timeframe, open_time__gte=first, open_time__lte=last)
+        .order_by("open_time")
+        .values_list("open_time", "open", "high", "low", "close", "volume", "closed")
+    )
+    return [CandleValue(*row) for row in rows]
 
 
 def recent_ticks_since(hours: int = 24) -> int:

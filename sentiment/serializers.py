@@ -47,3 +47,7 @@ class AnalyzeOut(serializers.Serializer):
     confidence = serializers.FloatField(min_value=0, max_value=1)
     keywords = KeywordsOut()
     probabilities = serializers.DictField(child=serializers.FloatField())
+
+
+class AnalyzeBatchOut(serializers.Serializer):
+    results = AnalyzeOut(many=True)

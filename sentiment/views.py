@@ -1,11 +1,15 @@
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from market.api.serializers import ErrorOut, RateLimitOut
 
 from .domain.engine import analyze
-from .serializers import AnalyzeIn, AnalyzeOut
+from .serializers import AnalyzeBatchOut, AnalyzeIn, AnalyzeOut
+
+RESULT = PolymorphicProxySerializer(
+    component_name="AnalyzeResult", serializers=[AnalyzeOut, AnalyzeBatchOut], resource_type_field_name=None
+)
 
 
 class AnalyzeView(APIView):
@@ -13,7 +17,7 @@ class AnalyzeView(APIView):
         operation_id="sentiment_analyze",
         request=AnalyzeIn,
         responses={
-            200: AnalyzeOut,
+            200: OpenApiResponse(RESULT, description="one result for `text`, or `results` in order for `texts`"),
             400: OpenApiResponse(ErrorOut, description="Empty, missing, non-string or over-long text; malformed JSON"),
             413: OpenApiResponse(ErrorOut, description="Body over the size limit"),
             429: OpenApiResponse(RateLimitOut, description="Rate limit exceeded"),

@@ -3,6 +3,7 @@ import threading
 import pytest
 from django.core.cache import cache
 
+from market import selectors
 from market.exchanges import http as exchange_http
 from market.sandbox.server import make_server
 
@@ -12,6 +13,7 @@ def _clean_shared_state():
     """Each test starts with an empty cache (Redis) and no exchange back-off."""
     cache.clear()
     exchange_http.reset_state()
+    selectors.forget_poll_schedule()
     yield
     exchange_http.reset_state()
 

@@ -15,7 +15,11 @@ from ..domain.timeframes import TIMEFRAMES, parse_timeframe
 
 class _Query(serializers.Serializer):
     def to_internal_value(self, data):
-        # Query parameters arrive as strings; repeated ones use the last value.
+        # Query parameters arrive as strings; repeated ones use the last value. A parameter
+        # that is present must have a value: `?timeframe=` is an error, not the default.
+        for key in self.fields:
+            if key in data and data.get(key) == "":
+                raise InvalidInput(f"Invalid {key}: empty value")
         return self.clean({key: data.get(key) for key in self.fields})
 
     def clean(self, data: dict) -> dict:

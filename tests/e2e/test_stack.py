@@ -151,6 +151,38 @@ def test_fault_switches_give_the_contracts_statuses_and_the_poller_keeps_going(s
         time.sleep(0.5)
 
 
+def stored_open_times(stack, source: str, symbol: str, timeframe: str, since_ms: int) -> list[int]:
+    """Read the stack's own database (a SQLite file): what the poller stored, not what the API
+    would fetch live to fill a hole."""
+    import sqlite3
+
+    path = stack.env["DEMO_DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT open_time FROM market_candle WHERE source=? AND symbol=? AND timeframe=? AND open_time>=? ORDER BY open_time",
+            (source, symbol, timeframe, since_ms),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_an_exchange_outage_leaves_no_gap_in_stored_candles_once_it_is_back(stack):
+    started = int(time.time() * 1000) // 60_000 * 60_000
+    stack.sandbox("POST", "/_sandbox/faults", json={"exchange": "binance", "mode": "drop"})
+    try:
+        time.sleep(70)  # more than a minute: whole 1m candles pass while the exchange is down
+    finally:
+        stack.sandbox("DELETE", "/_sandbox/faults")
+    deadline = time.monotonic() + 40
+    while True:
+        times = stored_open_times(stack, "binance", "SOL", "1m", started - 5 * 60_000)
+        newest = int(time.time() * 1000) // 60_000 * 60_000
+        complete = times and times[0] == started - 5 * 60_000 and times[-1] >= newest - 60_000
+        if complete and all(b - a == 60_000 for a, b in zip(times, times[1:])):
+            break
+        assert time.monotonic() < deadline, times
+        time.sleep(1)
+
+
 def test_an_operator_adds_a_market_in_the_admin_and_sees_it_polled(stack):
     import re
     import subprocess

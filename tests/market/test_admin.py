@@ -78,9 +78,9 @@ def test_the_poll_schedule_is_editable_and_applies_without_a_restart(operator, s
     settings.POLL_INTERVAL = 5
     ExchangeSchedule.objects.create(source="coinbase", poll_interval=60, enabled=True)
     ExchangeSchedule.objects.create(source="binance", poll_interval=5, enabled=False)
-    from django.core.cache import cache
+    from market.selectors import forget_poll_schedule
 
-    cache.delete("poll-schedule")
+    forget_poll_schedule()
     assert dispatch_polls.apply().get() == ["coinbase"]  # binance paused
     assert dispatch_polls.apply().get() == []  # coinbase's 60 s slot is taken
     bad = operator.post("/admin/market/exchangeschedule/add/", {"source": "kraken", "poll_interval": "0.1", "enabled": "on"})
