@@ -24,6 +24,8 @@ class AnalyzeIn(serializers.Serializer):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["Body must be a JSON object with a 'text' field"]})
+        if "texts" in data and "text" in data:
+            raise serializers.ValidationError({"non_field_errors": ["Send either 'text' or 'texts', not both"]})
         if "texts" in data:
             items = data["texts"]
             if not isinstance(items, list) or not items:

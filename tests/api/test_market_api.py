@@ -260,3 +260,13 @@ class TestHealthAndDocs:
         assert response.status_code == 200
         html = response.content.decode()
         assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html
+
+
+class TestCors:
+    def test_any_origin_may_read_the_api_by_default(self, client):
+        response = client.get("/coins", HTTP_ORIGIN="https://dashboard.example")
+        assert response["Access-Control-Allow-Origin"] == "*"
+
+    def test_the_admin_is_not_opened_to_other_origins(self, client):
+        response = client.get("/admin/login/", HTTP_ORIGIN="https://dashboard.example")
+        assert "Access-Control-Allow-Origin" not in response

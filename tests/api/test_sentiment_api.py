@@ -33,7 +33,7 @@ def test_a_body_without_content_type_json_is_still_read_as_json(client):
 @pytest.mark.parametrize(
     "body",
     [{"text": ""}, {"text": "   \n\t"}, {}, {"text": None}, {"text": 42}, {"text": ["a"]}, {"text": "x" * 10_001},
-     {"texts": []}, {"texts": ["ok", ""]}, {"texts": ["a"] * 101}, {"texts": "not a list"}, ["text"]],
+     {"texts": []}, {"texts": ["ok", ""]}, {"text": "x" * 10_001, "texts": ["ok"]}, {"texts": ["a"] * 101}, {"texts": "not a list"}, ["text"]],
 )
 def test_bad_text_is_400_with_the_error_body(client, body):
     response = post(client, body)
