@@ -1,7 +1,10 @@
-"""Run the benchmarks and write bench/results/latest.md: python -m bench [market api stream sentiment admin]"""
+"""Run the benchmarks and write bench/results/: python -m bench [sentiment market api stream admin]
+
+Each benchmark writes bench/results/<name>.md; latest.md gathers all of them."""
 
 import sys
 import time
+from importlib import import_module
 
 from .common import RESULTS, Scratch, machine, raise_fd_limit
 
@@ -12,21 +15,19 @@ def main(names: list[str]) -> None:
     raise_fd_limit()
     scratch = Scratch()
     scratch.setup_django()
-    from importlib import import_module
-
-    sections = []
+    RESULTS.mkdir(exist_ok=True)
     try:
         for name in names or ALL:
             print(f"== {name}", flush=True)
             started = time.time()
             report = import_module(f"bench.bench_{name}").run(scratch)
-            sections.append(report.markdown() + f"\n_{time.time() - started:.0f} s_\n")
+            section = report.markdown() + f"\n_{machine()}; took {time.time() - started:.0f} s_\n"
+            (RESULTS / f"{name}.md").write_text(section)
     finally:
         scratch.close()
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "latest.md"
-    out.write_text(f"## Benchmark results\n\nMachine: {machine()}.\n\n" + "\n".join(sections))
-    print(f"wrote {out}")
+    sections = [(RESULTS / f"{n}.md").read_text() for n in ALL if (RESULTS / f"{n}.md").exists()]
+    (RESULTS / "latest.md").write_text("## Benchmark results\n\n" + "\n".join(sections))
+    print(f"wrote {RESULTS / 'latest.md'}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Views raise; this module turns what they raise into that body and its status.
 import logging
 from datetime import UTC, datetime
 
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -50,6 +50,6 @@ def drf_exception_handler(exc: Exception, context: dict) -> Response | None:
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
         return Response(error_body(_flatten(exc.detail)), status=exc.status_code, headers=headers)
-    if getattr(exc, "__class__", None).__name__ == "Http404":
+    if isinstance(exc, Http404):
         return Response(error_body("Not found"), status=404)
     return None

@@ -132,9 +132,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class PriceTickAdmin(ReadOnlyAdmin):
     list_display = ["timestamp", "source", "symbol", "price", "change_pct", "received_at"]
     list_filter = ["source", TrackedSymbolFilter]
-    date_hierarchy = "timestamp"
-    # Exact matches only: they use the (source, symbol, time) index.
-    search_fields = ["=symbol", "=source"]
+    date_hierarchy = "timestamp"  # drawn by market_admin.fast_date_hierarchy (no DISTINCT scans)
+    # Exact symbol matches only: they use the (symbol, time) index.
+    search_fields = ["=symbol"]
     ordering = ["-timestamp"]
     sortable_by = ["timestamp", "price", "change_pct"]
 

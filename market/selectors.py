@@ -1,7 +1,6 @@
 """Reads of stored market data. No exchange calls here (see services for those)."""
 
 import time
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -169,7 +168,3 @@ def candles(source: str, symbol: str, timeframe: str, first: int, last: int) -> 
         .values_list("open_time", "open", "high", "low", "close", "volume", "closed")
     )
     return [CandleValue(*row) for row in rows]
-
-
-def recent_ticks_since(hours: int = 24) -> int:
-    return PriceTick.objects.filter(timestamp__gte=timezone.now() - timedelta(hours=hours)).count()

@@ -89,10 +89,5 @@
   stream.subscribe({ symbol: config.symbol, source: config.source, channel: "ohlc", timeframe: config.timeframe });
   config.cards.forEach(function (c) { stream.subscribe({ symbol: c.symbol, source: c.source }); });
 
-  window.setInterval(function () {
-    if (stream.downFor() > 2000) {
-      status.textContent = "Polling";
-      resync();
-    }
-  }, Math.max(2000, config.poll_interval_ms));
+  stream.pollWhileDown(resync, config.poll_interval_ms, function () { status.textContent = "Polling"; });
 })();

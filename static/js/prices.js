@@ -79,11 +79,6 @@
   config.markets.forEach(function (m) { stream.subscribe({ symbol: m.symbol, source: m.source }); });
 
   // Fallback: while the WebSocket is down, poll the REST endpoint at the poll interval.
-  window.setInterval(function () {
-    if (stream.downFor() > 2000) {
-      status.textContent = "Polling";
-      poll();
-    }
-  }, Math.max(2000, config.poll_interval_ms));
+  stream.pollWhileDown(poll, config.poll_interval_ms, function () { status.textContent = "Polling"; });
   window.setInterval(refreshStale, 1000);
 })();

@@ -77,6 +77,18 @@
     return this.closedAt === null ? 0 : Date.now() - this.closedAt;
   };
 
+  /* The fallback of every widget: while the stream has been down for more than two seconds,
+   * call `poll` (a REST refresh) every `intervalMs`, after `onPolling`. */
+  CryptoStream.prototype.pollWhileDown = function (poll, intervalMs, onPolling) {
+    var self = this;
+    global.setInterval(function () {
+      if (self.downFor() > 2000) {
+        if (onPolling) onPolling();
+        poll();
+      }
+    }, Math.max(2000, intervalMs));
+  };
+
   CryptoStream.prototype.subscribe = function (message) {
     var full = Object.assign({ type: "subscribe" }, message);
     this.subscriptions.set(JSON.stringify(full), full);

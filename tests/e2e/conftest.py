@@ -56,6 +56,7 @@ class RunningStack:
             "CANDLE_SYNC_INTERVAL": "5",
             "BACKFILL_CANDLES": "60",
             "WORKER_CONCURRENCY": "4",
+            "EXCHANGE_TIMEOUT": "2",
             **extra_env,
         }
         self.env.pop("REDIS_URL", None)

@@ -53,6 +53,36 @@ def test_the_original_readme_curl_examples_return_their_documented_shapes(stack)
     assert missing.status_code == 404 and missing.json()["error"] == "Symbol not found: INVALID_SYMBOL"
 
 
+@pytest.mark.parametrize(
+    "fault,status",
+    [({"mode": "error", "status": 503}, 502), ({"mode": "malformed"}, 502), ({"mode": "drop"}, 503),
+     ({"mode": "ratelimit", "retry_after": 1}, 503), ({"mode": "timeout", "latency": 4}, 504)],
+)
+def test_every_upstream_error_row_of_the_contract_over_the_real_server(stack, fault, status):
+    stack.sandbox("POST", "/_sandbox/faults", json={"exchange": "coinbase", **fault})
+    try:
+        # An untracked symbol has no stored price, so it is fetched live from the faulty exchange.
+        response = stack.http.get("/api/market/price", params={"symbol": "XRP", "source": "coinbase"})
+    finally:
+        stack.sandbox("DELETE", "/_sandbox/faults")
+    assert response.status_code == status
+    assert set(response.json()) >= {"error", "timestamp"}
+    time.sleep(1.1)  # let a rate-limit back-off expire before the next case
+
+
+@pytest.mark.parametrize(
+    "method,path,kwargs,status",
+    [("GET", "/api/market/price", {}, 400), ("GET", "/api/market/ohlc?symbol=ETH&limit=5000", {}, 400),
+     ("POST", "/api/sentiment/analyze", {"content": b"{oops"}, 400), ("POST", "/api/sentiment/analyze", {"json": {"text": " "}}, 400),
+     ("GET", "/api/market/price?symbol=BTC&source=nowhere", {}, 404), ("GET", "/no/such/path", {}, 404),
+     ("DELETE", "/api/market/price?symbol=BTC", {}, 405), ("POST", "/api/sentiment/analyze", {"content": b"x" * 70_000}, 413)],
+)
+def test_every_client_error_row_of_the_contract_over_the_real_server(stack, method, path, kwargs, status):
+    response = stack.http.request(method, path, **kwargs)
+    assert response.status_code == status
+    assert set(response.json()) >= {"error", "timestamp"}
+
+
 @pytest.mark.parametrize("timeframe", list(TIMEFRAMES))
 def test_candles_of_every_timeframe_have_no_gaps(stack, timeframe):
     ohlc = stack.http.get("/api/market/ohlc", params={"symbol": "BTC", "timeframe": timeframe, "limit": 50}).json()["ohlc"]
