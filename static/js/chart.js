@@ -50,7 +50,8 @@
     var data = config.cards.filter(function (c) { return c.source === card.dataset.source && c.symbol === card.dataset.symbol; })[0];
     var small = LC.createChart(card.querySelector(".line-chart"), {
       autoSize: true, handleScroll: false, handleScale: false,
-      layout: { background: { color: colors.background }, textColor: colors.text },
+      // The main chart above carries TradingView's attribution; the small cards do not repeat it.
+      layout: { background: { color: colors.background }, textColor: colors.text, attributionLogo: false },
       grid: { vertLines: { visible: false }, horzLines: { color: colors.grid } },
       timeScale: { timeVisible: true, secondsVisible: true }
     });
