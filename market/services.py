@@ -222,8 +222,10 @@ def candles_for_request(
     needs_fetch = len(stored) < expected or any(
         not c.closed and c.open_time + size <= now for c in stored
     ) or (stored and not stored[-1].closed and _candle_is_stale(source, symbol, timeframe, stored[-1].open_time))
+    # A partly stored range is refreshed at most once per poll interval (a hole may be real: no
+    # trades); an empty one is always asked for, so an unknown symbol is a 404 every time.
     attempt_key = f"candle-live:{source}:{symbol}:{timeframe}:{first}:{last}"
-    if needs_fetch and cache.add(attempt_key, 1, timeout=max(5, int(settings.POLL_INTERVAL))):
+    if needs_fetch and (not stored or cache.add(attempt_key, 1, timeout=max(5, int(settings.POLL_INTERVAL)))):
         if not stored:
             ensure_listed(source, symbol)
         try:
@@ -234,7 +236,7 @@ def candles_for_request(
             fetched = []  # serve what we have rather than fail a partly stored range
         upsert_candles(source, symbol, timeframe, fetched)
         stored = selectors.candles(source, symbol, timeframe, first, last)
-    return [c.with_closed(timeframe, now) if c.closed else c for c in stored][-limit:]
+    return stored[-limit:]
 
 
 def _candle_is_stale(source: str, symbol: str, timeframe: str, open_time: int) -> bool:

@@ -146,8 +146,9 @@ class TestOhlc:
     def test_start_after_end_is_400(self, client):
         assert_error(client.get("/api/market/ohlc", {"symbol": "ETH", "start": 2000, "end": 1000}), 400)
 
-    def test_an_unknown_symbol_is_404(self, client, sandbox):
-        assert_error(client.get("/api/market/ohlc", {"symbol": "NOPE"}), 404, "NOPE")
+    def test_an_unknown_symbol_is_404_every_time(self, client, sandbox):
+        for _ in range(2):
+            assert_error(client.get("/api/market/ohlc", {"symbol": "NOPE"}), 404, "NOPE")
 
 
 class TestWidgetEndpoints:
