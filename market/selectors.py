@@ -17,26 +17,45 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-SCHEDULE_CACHE_SECONDS = 2.0
-_schedule: dict = {"at": -SCHEDULE_CACHE_SECONDS, "value": None}
+class _Recent:
+    """A value loaded at most every two seconds in this process: read on every request, so an
+    admin edit applies everywhere within two seconds without a restart or a cache round trip."""
+
+    SECONDS = 2.0
+
+    def __init__(self, load):
+        self.load = load
+        self.forget()
+
+    def get(self):
+        now = time.monotonic()
+        if now - self.at > self.SECONDS:
+            self.value, self.at = self.load(), now
+        return self.value
+
+    def forget(self) -> None:
+        self.value, self.at = None, float("-inf")
+
+
+def _load_schedule() -> dict[str, tuple[float, bool]]:
+    rows = {r.source: (r.poll_interval, r.enabled) for r in ExchangeSchedule.objects.all()}
+    return {src: rows.get(src, (settings.POLL_INTERVAL, True)) for src in settings.EXCHANGES}
+
+
+_schedule = _Recent(_load_schedule)
+_tracked = _Recent(lambda: frozenset(TrackedMarket.objects.values_list("source", "symbol")))
 
 
 def poll_schedule() -> dict[str, tuple[float, bool]]:
     """(interval in seconds, enabled) per configured exchange: the admin's ExchangeSchedule
-    rows, else POLL_INTERVAL. Kept in this process for two seconds (it is read on every price
-    request), so an edit applies everywhere within two seconds, without a restart."""
-    now = time.monotonic()
-    if _schedule["value"] is None or now - _schedule["at"] > SCHEDULE_CACHE_SECONDS:
-        rows = {r.source: (r.poll_interval, r.enabled) for r in ExchangeSchedule.objects.all()}
-        _schedule["value"] = {src: rows.get(src, (settings.POLL_INTERVAL, True)) for src in settings.EXCHANGES}
-        _schedule["at"] = now
-    return _schedule["value"]
+    rows, else POLL_INTERVAL."""
+    return _schedule.get()
 
 
 def forget_poll_schedule() -> None:
     """Drop this process's copies of the schedule and the tracked set (tests, admin edits)."""
-    _schedule["value"] = None
-    _tracked["at"] = -SCHEDULE_CACHE_SECONDS
+    _schedule.forget()
+    _tracked.forget()
 
 
 def poll_interval(source: str) -> float:
@@ -57,17 +76,9 @@ def tracked_symbols(source: str) -> list[str]:
     return list(TrackedMarket.objects.filter(source=source, enabled=True).values_list("symbol", flat=True))
 
 
-_tracked: dict = {"at": -SCHEDULE_CACHE_SECONDS, "value": frozenset()}
-
-
 def is_tracked(source: str, symbol: str) -> bool:
-    """Whether a market is tracked; the set is kept in this process for two seconds, since
-    every WebSocket subscription and live lookup asks."""
-    now = time.monotonic()
-    if now - _tracked["at"] > SCHEDULE_CACHE_SECONDS:
-        _tracked["value"] = frozenset(TrackedMarket.objects.values_list("source", "symbol"))
-        _tracked["at"] = now
-    return (source, symbol) in _tracked["value"]
+    """Whether a market is tracked (every WebSocket subscription and live lookup asks)."""
+    return (source, symbol) in _tracked.get()
 
 
 def polled_symbols(source: str) -> list[str]:

@@ -116,6 +116,15 @@ def ensure_listed(source: str, symbol: str) -> None:
         raise
 
 
+def keep_polled(source: str, symbol: str) -> bool:
+    """Poll a market while a live subscriber watches it: tracked ones are polled anyway (True);
+    an untracked one is polled on demand for the next two minutes (False)."""
+    if selectors.is_tracked(source, symbol):
+        return True
+    touch_on_demand(source, symbol)
+    return False
+
+
 def touch_on_demand(source: str, symbol: str, seconds: int = 120) -> None:
     """Keep polling an untracked market a live subscriber asked for."""
     OnDemandMarket.objects.update_or_create(
@@ -225,7 +234,7 @@ def candles_for_request(
     # A partly stored range is refreshed at most once per poll interval (a hole may be real: no
     # trades); an empty one is always asked for, so an unknown symbol is a 404 every time.
     attempt_key = f"candle-live:{source}:{symbol}:{timeframe}:{first}:{last}"
-    if needs_fetch and (not stored or cache.add(attempt_key, 1, timeout=max(5, int(settings.POLL_INTERVAL)))):
+    if needs_fetch and (not stored or cache.add(attempt_key, 1, timeout=max(5, int(selectors.poll_interval(source))))):
         if not stored:
             ensure_listed(source, symbol)
         try:

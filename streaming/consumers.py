@@ -106,10 +106,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                     f"Subscription limit exceeded: at most {settings.WS_MAX_SUBSCRIPTIONS} per connection", CLOSE_POLICY
                 )
             try:
-                tracked = await database_sync_to_async(selectors.is_tracked)(sub.source, sub.symbol)
-                if not tracked:
-                    await database_sync_to_async(services.ensure_listed)(sub.source, sub.symbol)
-                    await database_sync_to_async(services.touch_on_demand)(sub.source, sub.symbol)
+                await database_sync_to_async(services.ensure_listed)(sub.source, sub.symbol)
+                tracked = await database_sync_to_async(services.keep_polled)(sub.source, sub.symbol)
             except MarketError as exc:
                 await self.error(str(exc))
                 continue
@@ -189,7 +187,5 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 await self.send_json({"type": "heartbeat", "timestamp": _now_iso()})
             if now - last_touch >= 60:
                 last_touch = now
-                for sub in self.subscriptions:
-                    tracked = await database_sync_to_async(selectors.is_tracked)(sub.source, sub.symbol)
-                    if not tracked:
-                        await database_sync_to_async(services.touch_on_demand)(sub.source, sub.symbol)
+                for sub in list(self.subscriptions):
+                    await database_sync_to_async(services.keep_polled)(sub.source, sub.symbol)
