@@ -136,7 +136,7 @@ def test_the_board_recovers_after_the_server_restarts(stack, browser):
     try:
         restarted.wait_healthy()
         before = card_time(w.page, "binance", "BTC")
-        w.page.wait_for_function("() => document.getElementById('board-status').textContent === 'Live'", timeout=45_000)
+        w.page.wait_for_function("() => document.getElementById('board-status').textContent === 'Live'", timeout=60_000)  # backoff caps at 30 s
         w.page.wait_for_function(
             "t => document.querySelector('.card[data-source=\"binance\"][data-symbol=\"BTC\"] [data-field=\"time\"]').dateTime !== t",
             arg=before, timeout=15_000)

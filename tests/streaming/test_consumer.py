@@ -1,11 +1,13 @@
 """The /ws protocol through the real ASGI application and the Redis channel layer."""
 
+import asyncio
 import json
 import time
 from decimal import Decimal as D
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from cryptosite.asgi import application
@@ -15,10 +17,32 @@ from streaming.broadcast import publish
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
+_opened: list[WebsocketCommunicator] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_everything():
+    """Every connection a test opened ends through the consumer's own disconnect path, and the
+    channel layer's connections to Redis are closed, inside the test's event loop: nothing is
+    left for the loop's teardown to cancel half-way."""
+    yield
+    for ws in _opened:
+        try:
+            await ws.disconnect(timeout=5)
+        except Exception:  # already closed by the server, or the app ended: nothing to wait for
+            pass
+    _opened.clear()
+    await asyncio.wait_for(get_channel_layer().close_pools(), timeout=10)
+
+
+def communicator(headers=()) -> WebsocketCommunicator:
+    ws = WebsocketCommunicator(application, "/ws", headers=list(headers))
+    _opened.append(ws)
+    return ws
+
 
 async def connect(origin: bytes | None = None) -> WebsocketCommunicator:
-    headers = [(b"origin", origin)] if origin else []
-    ws = WebsocketCommunicator(application, "/ws", headers=headers)
+    ws = communicator([(b"origin", origin)] if origin else [])
     connected, _ = await ws.connect()
     assert connected
     welcome = await ws.receive_json_from()
@@ -142,7 +166,7 @@ async def test_too_many_subscriptions_get_an_error_then_close_1008(sandbox, sett
 
 
 async def test_browser_origins_outside_allowed_hosts_are_refused():
-    ws = WebsocketCommunicator(application, "/ws", headers=[(b"origin", b"http://evil.example")])
+    ws = communicator([(b"origin", b"http://evil.example")])
     connected, _ = await ws.connect()
     assert not connected
 
