@@ -7,4 +7,4 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN DEBUG=false SECRET_KEY=build-only-collectstatic-key-0123456789abcdef python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_connect_timeout", "30", "cryptosite.asgi:application"]
+CMD ["python", "-m", "cryptosite.serve", "-b", "0.0.0.0", "-p", "8000", "--websocket_connect_timeout", "30", "cryptosite.asgi:application"]

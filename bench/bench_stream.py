@@ -70,7 +70,7 @@ def describe(latencies: list[float], n: int) -> str:
 def run(scratch) -> Report:
     report = Report(f"Streaming fan-out ({ROUNDS} updates to N subscribers of one symbol)")
     ours_port, bare_port = free_port(), free_port()
-    daphne = scratch.spawn([sys.executable, "-m", "daphne", "--websocket_connect_timeout", "30", "-b", "127.0.0.1",
+    daphne = scratch.spawn([sys.executable, "-m", "cryptosite.serve", "--websocket_connect_timeout", "30", "-b", "127.0.0.1",
                             "-p", str(ours_port), "cryptosite.asgi:application"],
                            WS_HEARTBEAT_SECONDS="3600")
     bare = scratch.spawn([sys.executable, "-m", "bench.bare_ws", str(bare_port)])

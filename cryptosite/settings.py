@@ -132,11 +132,11 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "streaming.layer.ProcessFanoutChannelLayer",
         "CONFIG": {
-            # redis-py 8 refuses a 101st connection by default (thousands of subscribers join
-            # groups at once), and its default 5 s socket timeout races channels-redis's 5 s
-            # BZPOPMIN, killing consumers with "Timeout reading": allow more of both.
+            # One reader per process and a pool that waits when all its connections are busy
+            # (streaming/layer.py). redis-py's default 5 s socket timeout would race
+            # channels-redis's 5 s BZPOPMIN ("Timeout reading"): allow more.
             "hosts": [{
                 "address": REDIS_URL,
                 "max_connections": env.int("CHANNEL_MAX_CONNECTIONS", default=2000),
@@ -218,6 +218,11 @@ WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=100)
 WS_MAX_MESSAGES_PER_SECOND = env.int("WS_MAX_MESSAGES_PER_SECOND", default=10)
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=4096)
 WS_HEARTBEAT_SECONDS = env.float("WS_HEARTBEAT_SECONDS", default=30.0)
+# What one connection may have waiting for a client that does not read, past the 64 KiB
+# Twisted buffers anyway; then the connection is dropped (streaming/transport.py).
+WS_MAX_BUFFERED_BYTES = env.int("WS_MAX_BUFFERED_BYTES", default=256 * 1024)
+# The kernel send buffer of each WebSocket (0 = the OS's autotuning, up to megabytes each).
+WS_SEND_BUFFER_BYTES = env.int("WS_SEND_BUFFER_BYTES", default=256 * 1024)
 
 # --- Widgets and framing ------------------------------------------------------------------
 # Who may frame the widget pages (CSP frame-ancestors); everything else is never framable.

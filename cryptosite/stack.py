@@ -100,8 +100,9 @@ class Stack:
             if self.migrate:
                 subprocess.run(self.manage("migrate", "--noinput"), env=self.env, cwd=BASE_DIR, check=True,
                                stdout=self.log, stderr=subprocess.STDOUT if self.log else None)
-            # A generous handshake timeout: after a restart every client reconnects at once.
-            daphne = self._spawn("daphne", [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port),
+            # daphne with bounded WebSocket backlogs (cryptosite.serve); a generous handshake
+            # timeout: after a restart every client reconnects at once.
+            daphne = self._spawn("daphne", [sys.executable, "-m", "cryptosite.serve", "-b", self.host, "-p", str(self.port),
                                             "--websocket_connect_timeout", "30", "cryptosite.asgi:application"])
             self._spawn("worker", [sys.executable, "-m", "celery", "-A", "cryptosite", "worker", "-P", "threads",
                                    "-c", self.env.get("WORKER_CONCURRENCY", "8"), "--without-gossip",

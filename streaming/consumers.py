@@ -171,6 +171,16 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             )
 
     # --- from the channel layer ----------------------------------------------------------------
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections before every handler, a hop to its one
+        # database thread per message: for an update fanned out to thousands of subscribers
+        # that hop is nearly all of the cost. Updates never touch the database, and every query
+        # here goes through database_sync_to_async, which closes stale connections itself.
+        if message["type"] in FANOUT_EVENTS:
+            await FANOUT_EVENTS[message["type"]](self, message)
+        else:
+            await super().dispatch(message)
+
     async def price_update(self, event: dict) -> None:
         await self.send_json({"type": "price_update", **event["data"]})
 
@@ -189,3 +199,6 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 last_touch = now
                 for sub in list(self.subscriptions):
                     await database_sync_to_async(services.keep_polled)(sub.source, sub.symbol)
+
+
+FANOUT_EVENTS = {"price.update": PriceStreamConsumer.price_update, "ohlc.update": PriceStreamConsumer.ohlc_update}

@@ -14,12 +14,12 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def two_servers(tmp_path):
-    env = {**os.environ, "RATE_LIMIT": "10/m", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    env = {**os.environ, "RATE_LIMIT": "10/d", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
     env.pop("DEMO", None)
     ports, procs = [free_port(), free_port()], []
     try:
         for port in ports:
-            procs.append(subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+            procs.append(subprocess.Popen([sys.executable, "-m", "cryptosite.serve", "-b", "127.0.0.1", "-p", str(port),
                                            "cryptosite.asgi:application"], cwd=BASE_DIR, env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for port, proc in zip(ports, procs):

@@ -1,0 +1,70 @@
+"""A bound on what one WebSocket may have waiting to be written to a client that does not read.
+
+daphne hands every message to Twisted, which writes what the socket takes and buffers the rest
+in memory without limit: a client that stops reading (a stalled phone, a paused tab, a script
+that only writes) would grow the server by every update sent its way. Here each WebSocket is
+the push producer of its own connection. Twisted pauses it once the connection already holds
+more than its write buffer (64 KiB) and resumes it when that has drained; what is sent while
+paused is counted, and past WS_MAX_BUFFERED_BYTES the connection is dropped. The kernel's own
+send buffer for the socket is capped at WS_SEND_BUFFER_BYTES too (Linux would otherwise grow it
+to megabytes per connection), so that one connection's backlog is bounded end to end. A close frame
+could not reach a client that does not read, so the TCP connection is aborted; the consumer
+gets its websocket.disconnect (code 1006) and leaves its groups as for any other disconnect.
+"""
+
+# ruff: noqa: N802, N803  (Twisted and autobahn name these methods)
+import logging
+import socket
+
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+
+class BoundedWebSocketProtocol(WebSocketProtocol):
+    paused = False
+    held_bytes = 0
+    dropped = False
+
+    def connectionMade(self):
+        super().connectionMade()
+        transport = self.transport
+        # The HTTP channel that did the upgrade is still registered as the connection's producer
+        # (`producer` on a TCP transport, `_producer` on a TLS wrapper).
+        if getattr(transport, "producer", None) is not None or getattr(transport, "_producer", None) is not None:
+            transport.unregisterProducer()
+        transport.registerProducer(self, True)
+        if settings.WS_SEND_BUFFER_BYTES:
+            try:
+                transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.WS_SEND_BUFFER_BYTES)
+            except (AttributeError, OSError):  # not a plain socket (TLS wrapper, UNIX pipe): keep the OS's
+                pass
+
+    # IPushProducer: Twisted's word on the client's reading.
+    def pauseProducing(self):
+        self.paused = True
+
+    def resumeProducing(self):
+        self.paused = False
+        self.held_bytes = 0
+
+    def stopProducing(self):
+        self.paused = False
+
+    def sendMessage(self, payload, isBinary=False, *args, **kwargs):
+        if self.dropped:
+            return
+        if self.paused:
+            self.held_bytes += len(payload)
+            if self.held_bytes > settings.WS_MAX_BUFFERED_BYTES:
+                self.dropped = True
+                log.warning("dropping WebSocket %s: it reads too slowly (%d bytes waiting)", self.client_addr, self.held_bytes)
+                self.dropConnection(abort=True)
+                return
+        super().sendMessage(payload, isBinary, *args, **kwargs)
+
+
+def install() -> None:
+    """Make daphne's WebSocket factory build bounded connections (before the server starts)."""
+    WebSocketFactory.protocol = BoundedWebSocketProtocol
