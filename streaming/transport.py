@@ -1,4 +1,5 @@
-"""A bound on what one WebSocket may have waiting to be written to a client that does not read.
+"""daphne's WebSocket connection, with what the contract needs from it: a bound on what one
+WebSocket may have waiting for a client that does not read, and the close codes 1008 and 1009.
 
 daphne hands every message to Twisted, which writes what the socket takes and buffers the rest
 in memory without limit: a client that stops reading (a stalled phone, a paused tab, a script
@@ -10,6 +11,10 @@ send buffer for the socket is capped at WS_SEND_BUFFER_BYTES too (Linux would ot
 to megabytes per connection), so that one connection's backlog is bounded end to end. A close frame
 could not reach a client that does not read, so the TCP connection is aborted; the consumer
 gets its websocket.disconnect (code 1006) and leaves its groups as for any other disconnect.
+
+autobahn lets an application close only with 1000 or 3000-4999 and turns anything else into an
+error (daphne then closes with 1011); RFC 6455 gives endpoints 1008 (policy violation) and 1009
+(message too big) as well, and the contract closes with them, so those are sent as they are.
 """
 
 # ruff: noqa: N802, N803  (Twisted and autobahn name these methods)
@@ -63,6 +68,16 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
                 self.dropConnection(abort=True)
                 return
         super().sendMessage(payload, isBinary, *args, **kwargs)
+
+
+    def serverClose(self, code=None):
+        if code in RFC_CLOSE_CODES:
+            self.sendCloseFrame(code=code, isReply=False)
+        else:
+            super().serverClose(code)
+
+
+RFC_CLOSE_CODES = frozenset({1008, 1009, 1011})
 
 
 def install() -> None:

@@ -156,6 +156,49 @@ def test_fifty_clients_of_one_symbol_all_receive_the_same_update(stack):
     assert len({(u["price"], u["timestamp"]) for u in updates if u["timestamp"] == newest}) == 1
 
 
+async def _misbehaving_clients(url: str) -> None:
+    async def welcomed():
+        ws = await websockets.connect(url)
+        assert json.loads(await ws.recv())["type"] == "connected"
+        return ws
+
+    async def closed_with(ws) -> int:
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), timeout=10)
+        return ws.close_code
+
+    # Malformed: an error each time, and the connection stays usable.
+    async with await welcomed() as ws:
+        for bad in ("{not json", json.dumps({"type": "dance"}), json.dumps({"type": "subscribe", "symbol": "NOPE"})):
+            await ws.send(bad)
+            assert json.loads(await ws.recv())["type"] == "error"
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv())["type"] == "pong"
+
+    # Oversized: an error naming the limit, then close 1009.
+    ws = await welcomed()
+    await ws.send(json.dumps({"type": "ping", "pad": "x" * 5000}))
+    error = json.loads(await ws.recv())
+    assert error["type"] == "error" and "too large" in error["error"]
+    assert await closed_with(ws) == 1009
+
+    # Flooding: past 10 messages a second, an error, then close 1008.
+    ws = await welcomed()
+    for _ in range(15):
+        await ws.send(json.dumps({"type": "ping"}))
+    replies = []
+    with pytest.raises(websockets.exceptions.ConnectionClosed):
+        while True:
+            replies.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=10)))
+    assert [r["type"] for r in replies] == ["pong"] * 10 + ["error"] and "Rate limit" in replies[-1]["error"]
+    assert ws.close_code == 1008
+
+
+def test_malformed_oversized_and_flooding_clients_get_the_contracts_errors_and_closes(stack):
+    asyncio.run(_misbehaving_clients(f"ws://127.0.0.1:{stack.port}/ws"))
+
+
 def test_a_browser_origin_outside_allowed_hosts_is_refused(stack):
     async def attempt():
         async with websockets.connect(f"ws://127.0.0.1:{stack.port}/ws", origin="http://evil.example"):
