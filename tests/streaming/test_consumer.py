@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 
 from cryptosite.asgi import application
 from market import services
@@ -33,6 +34,9 @@ async def _close_everything():
             pass
     _opened.clear()
     await asyncio.wait_for(get_channel_layer().close_pools(), timeout=10)
+    # The consumers' queries ran on asgiref's database thread: close its connection there, so that
+    # PostgreSQL can drop the test database at the end of the run.
+    await sync_to_async(connections.close_all)()
 
 
 def communicator(headers=()) -> WebsocketCommunicator:
