@@ -125,6 +125,13 @@ def keep_polled(source: str, symbol: str) -> bool:
     return False
 
 
+def watch(source: str, symbol: str) -> tuple[bool, StoredTick | None]:
+    """What a new live subscriber needs, in one call: the symbol checked (404 if not listed), the
+    market kept polled (True when tracked), and its newest stored price."""
+    ensure_listed(source, symbol)
+    return keep_polled(source, symbol), selectors.latest_tick(source, symbol)
+
+
 def touch_on_demand(source: str, symbol: str, seconds: int = 120) -> None:
     """Keep polling an untracked market a live subscriber asked for."""
     OnDemandMarket.objects.update_or_create(

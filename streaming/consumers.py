@@ -6,11 +6,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from market import selectors, services
+from market import services
 from market.domain.errors import MarketError
 from market.payloads import candle_payload, price_payload
 
@@ -106,15 +107,14 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                     f"Subscription limit exceeded: at most {settings.WS_MAX_SUBSCRIPTIONS} per connection", CLOSE_POLICY
                 )
             try:
-                await database_sync_to_async(services.ensure_listed)(sub.source, sub.symbol)
-                tracked = await database_sync_to_async(services.keep_polled)(sub.source, sub.symbol)
+                tracked, tick = await database_sync_to_async(services.watch)(sub.source, sub.symbol)
             except MarketError as exc:
                 await self.error(str(exc))
                 continue
             self.subscriptions[sub] = None
             await self.channel_layer.group_add(_group(sub), self.channel_name)
             await self._confirm(sub, "subscribed")
-            await self._snapshot(sub, tracked)
+            await self._snapshot(sub, tracked, tick)
 
     async def on_unsubscribe(self, message: dict) -> None:
         for sub in parse_subscriptions(message):
@@ -150,9 +150,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             payload.update(channel=sub.channel, timeframe=sub.timeframe)
         await self.send_json(payload)
 
-    async def _snapshot(self, sub: Subscription, tracked: bool) -> None:
+    async def _snapshot(self, sub: Subscription, tracked: bool, tick) -> None:
         if sub.channel == "prices":
-            tick = await database_sync_to_async(selectors.latest_tick)(sub.source, sub.symbol)
             if tick is None and not tracked:
                 try:
                     tick = await database_sync_to_async(services.fresh_or_live_tick)(sub.source, sub.symbol)
@@ -172,14 +171,14 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
 
     # --- from the channel layer ----------------------------------------------------------------
     async def dispatch(self, message: dict) -> None:
-        # Channels closes stale database connections before every handler, a hop to its one
-        # database thread per message: for an update fanned out to thousands of subscribers
-        # that hop is nearly all of the cost. Updates never touch the database, and every query
-        # here goes through database_sync_to_async, which closes stale connections itself.
-        if message["type"] in FANOUT_EVENTS:
-            await FANOUT_EVENTS[message["type"]](self, message)
-        else:
-            await super().dispatch(message)
+        # Channels closes stale database connections before every handler: a hop to its one
+        # database thread per message, which for an update fanned out to thousands of
+        # subscribers is nearly all of the cost. Every query here goes through
+        # database_sync_to_async, which closes stale connections around itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def price_update(self, event: dict) -> None:
         await self.send_json({"type": "price_update", **event["data"]})
@@ -199,6 +198,3 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 last_touch = now
                 for sub in list(self.subscriptions):
                     await database_sync_to_async(services.keep_polled)(sub.source, sub.symbol)
-
-
-FANOUT_EVENTS = {"price.update": PriceStreamConsumer.price_update, "ohlc.update": PriceStreamConsumer.ohlc_update}

@@ -9,7 +9,8 @@ from market import services
 from market.domain.candles import aggregate
 from market.domain.prices import Quote
 from market.domain.timeframes import TIMEFRAMES, align
-from market.models import Candle, PriceTick
+from market.exchanges.errors import ExchangeError
+from market.models import Candle, OnDemandMarket, PriceTick
 from market.sandbox import simulation as sim
 from market.tasks import poll_exchange, sync_exchange_candles
 
@@ -122,3 +123,23 @@ collected: list[dict] = []
 
 def collect(ticks=(), candles=()):
     collected.append({"ticks": list(ticks), "candles": list(candles)})
+
+
+def test_watching_a_tracked_market_gives_its_newest_price_and_changes_nothing():
+    services.record_quotes("binance", [Quote("BTC", D("100"))], now_ms())
+    tracked, tick = services.watch("binance", "BTC")
+    assert tracked is True and tick.price == D("100")
+    assert not OnDemandMarket.objects.exists()
+
+
+def test_watching_an_untracked_listed_market_polls_it_on_demand(sandbox):
+    tracked, tick = services.watch("kraken", "ATOM")
+    assert tracked is False and tick is None
+    assert OnDemandMarket.objects.filter(source="kraken", symbol="ATOM").count() == 1
+
+
+def test_watching_a_symbol_the_exchange_does_not_list_is_a_404_and_changes_nothing(sandbox):
+    with pytest.raises(ExchangeError) as raised:
+        services.watch("binance", "NOPE")
+    assert raised.value.status == 404 and "Symbol not found: NOPE" in str(raised.value)
+    assert not OnDemandMarket.objects.exists()
