@@ -1,5 +1,6 @@
 """`python -m cryptosite.serve [daphne options] cryptosite.asgi:application`: daphne, with every
-WebSocket's unsent backlog bounded (streaming.transport). Takes exactly daphne's options."""
+WebSocket's unsent backlog bounded and the contract's 1008/1009 closes sent as they are
+(streaming.transport). Takes exactly daphne's options."""
 
 import sys
 

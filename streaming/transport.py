@@ -69,7 +69,6 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
                 return
         super().sendMessage(payload, isBinary, *args, **kwargs)
 
-
     def serverClose(self, code=None):
         if code in RFC_CLOSE_CODES:
             self.sendCloseFrame(code=code, isReply=False)
@@ -81,5 +80,5 @@ RFC_CLOSE_CODES = frozenset({1008, 1009, 1011})
 
 
 def install() -> None:
-    """Make daphne's WebSocket factory build bounded connections (before the server starts)."""
+    """Make daphne's WebSocket factory build these connections (before the server starts)."""
     WebSocketFactory.protocol = BoundedWebSocketProtocol
