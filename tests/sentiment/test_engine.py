@@ -31,6 +31,16 @@ def test_plain_statements_read_neutral(text):
     assert analyze(text).sentiment == "Neutral"
 
 
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [("we're so back, $SOL ripping through resistance", "Bullish"), ("ETH reclaimed 4k and support held", "Bullish"),
+     ("it's over, BTC lost support and alts are bleeding", "Bearish"), ("Stablecoin depegs, withdrawals frozen", "Bearish"),
+     ("Wen is the next token unlock? need the date", "Neutral")],
+)
+def test_social_market_language(text, label):
+    assert analyze(text).sentiment == label
+
+
 def test_negation_flips_a_keyword():
     assert keyword_counts("not bullish at all") == {"bullish": 0, "bearish": 1, "total": 1}
     assert keyword_counts("this isn't a crash") == {"bullish": 1, "bearish": 0, "total": 1}

@@ -1,6 +1,8 @@
-"""Cross-validated accuracy and macro-F1 of the sentiment engine.
+"""Accuracy and macro-F1 of the sentiment engine: k-fold cross-validation on the training data,
+then the held-out posts scored by a model trained on all of it.
 
     python manage.py evaluate_sentiment [--folds 5] [--data train.csv] [--labelled more.csv ...]
+                                        [--holdout unseen.csv ...]
 """
 
 from pathlib import Path
@@ -10,31 +12,47 @@ from django.core.management.base import BaseCommand, CommandError
 from sentiment import training
 from sentiment.domain.engine import LABELS
 
-from .train_sentiment import CRYPTO, DEFAULT_DATA
+from .train_sentiment import CRYPTO, DEFAULT_DATA, HOLDOUT
 
 
 class Command(BaseCommand):
-    help = "Evaluate the sentiment engine with k-fold cross-validation and print its figures."
+    help = "Evaluate the sentiment engine (k-fold cross-validation, then held-out sets) and print its figures."
 
     def add_arguments(self, parser):
         parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
         parser.add_argument("--labelled", type=Path, nargs="*", default=[CRYPTO])
+        parser.add_argument("--holdout", type=Path, nargs="*", default=[HOLDOUT], help="scored only, never trained on")
         parser.add_argument("--folds", type=int, default=5)
         parser.add_argument("--c", type=float, default=training.DEFAULT_C)
 
-    def handle(self, *args, data: Path, labelled: list[Path], folds: int, c: float, **options):
-        if not data.is_file():
-            raise CommandError(f"No data at {data}")
+    def handle(self, *args, **options):
+        try:
+            self._handle(**options)
+        except (ValueError, KeyError) as exc:  # a bad label, a missing column, a class without rows
+            raise CommandError(f"Bad labelled data: {exc}") from exc
+
+    def _handle(self, *, data: Path, labelled: list[Path], holdout: list[Path], folds: int, c: float, **options):
+        for path in [data, *labelled, *holdout]:
+            if not path.is_file():
+                raise CommandError(f"No data at {path}")
+        if folds < 2:
+            raise CommandError("--folds must be at least 2")
         datasets = {data.name: training.read_labelled(data)}
         for path in labelled:
             datasets[path.name] = training.read_labelled(path)
-        results = training.cross_validate(datasets, folds=folds, c=c)
-        for name, r in results.items():
-            self.stdout.write(f"{name}: {folds}-fold CV, n={r['n']}")
-            self.stdout.write(f"  accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}")
-            for label in LABELS:
-                k = r[label]
-                self.stdout.write(
-                    f"  {label:8s} precision {k['precision']:.3f} recall {k['recall']:.3f} "
-                    f"F1 {k['f1']:.3f} (n={k['support']})"
-                )
+        for name, r in training.cross_validate(datasets, folds=folds, c=c).items():
+            self._report(f"{name}: {folds}-fold CV", r)
+        if holdout:
+            tests = {path.name: training.read_labelled(path) for path in holdout}
+            for name, r in training.held_out(datasets, tests, c=c).items():
+                self._report(f"{name}: held out (trained on all of the above)", r)
+
+    def _report(self, title: str, r: dict) -> None:
+        self.stdout.write(f"{title}, n={r['n']}")
+        self.stdout.write(f"  accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}")
+        for label in LABELS:
+            k = r[label]
+            self.stdout.write(
+                f"  {label:8s} precision {k['precision']:.3f} recall {k['recall']:.3f} "
+                f"F1 {k['f1']:.3f} (n={k['support']})"
+            )
