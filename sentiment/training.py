@@ -24,7 +24,10 @@ EXTRA_WEIGHT = 3.0
 def read_labelled(path: Path) -> tuple[list[str], list[int]]:
     texts, labels = [], []
     with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
+        reader = csv.DictReader(fh)
+        if not {"text", "label"} <= set(reader.fieldnames or ()):
+            raise ValueError(f"{path}: the header must name the columns text and label")
+        for row in reader:
             label = int(row["label"])
             if label not in (0, 1, 2):
                 raise ValueError(f"{path}: label {label} is not 0, 1 or 2")
@@ -33,7 +36,9 @@ def read_labelled(path: Path) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
-def fit(texts: list[str], labels: list[int], c: float = DEFAULT_C, weights: list[float] | None = None) -> Model:
+def fit(
+    texts: list[str], labels: list[int], c: float = DEFAULT_C, sample_weights: list[float] | None = None
+) -> Model:
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -46,7 +51,7 @@ def fit(texts: list[str], labels: list[int], c: float = DEFAULT_C, weights: list
     vectorizer = DictVectorizer()
     matrix = vectorizer.fit_transform(rows)
     clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
-    clf.fit(matrix, labels, sample_weight=weights)
+    clf.fit(matrix, labels, sample_weight=sample_weights)
     order = [list(clf.classes_).index(i) for i in range(3)]
     weights: dict[str, list[float]] = {}
     for j, name in enumerate(vectorizer.feature_names_):

@@ -18,13 +18,13 @@ better than expected, accumulate, accumulating, accumulation, adoption, approves
 etf approval, inflows, short squeeze, uptrend, higher highs, green candle, green candles, parabolic,
 undervalued, lfg, wagmi, strong growth, soaring demand, partnership, halving, upside, outperformed,
 buy signal, long, longs, moons, pumps, bullrun, all-time high, tops, boost, boosts, boosted,
-inflow, record inflows, net inflows, buys, bought, buying, adds, added, reclaims, reclaimed, reclaim,
+inflow, buys, bought, buying, adds, added, reclaims, reclaimed, reclaim,
 holds support, held support, support holds, support held, flips resistance, breaks resistance, broke resistance,
 broke the downtrend, breaks the downtrend, breaking the downtrend, higher low, higher lows, bid, bids,
-squeeze, squeezed, send it, sending, ripping, rips, ripped, printing, green, bullish divergence,
+squeeze, squeezed, send it, sending, ripping, rips, ripped, printing, green,
 oversold, bottom is in, bounce, bounced, bounces, strength, strong, stronger, strongest, outperforming,
-record high, record highs, new ath, best day, best week, best month, all time highs, beat expectations,
-beats expectations, upgrade to buy, upgraded to buy, we are back, so back, wagmi
+record highs, new ath, best day, best week, best month, all time highs, beat expectations,
+beats expectations, upgrade to buy, upgraded to buy, we are back, so back
 """
 
 BEARISH = """
@@ -42,13 +42,13 @@ ban, bans, banned, crackdown, insolvency, insolvent, default, recession, downtre
 red candle, red candles, bleeding, bloodbath, overvalued, bubble, weak, weakness, ngmi,
 collapse, collapses, collapsed, halts, halted, suspends, suspended, fined, downside, shorts, short,
 sell signal, plummets, plummeted, plummet, slashes, slashed, cuts, warns, losses, lower,
-outflow, net outflows, record outflows, sells, sold, selling, dumps on, loses support, lost support,
+outflow, sells, sold, selling, loses support, lost support,
 losing support, breaks support, broke support, breaking support, broke down, breaks down, breakdown,
-lower high, lower lows, rejected, rejection, nuke, nuked, nukes, wrecked, bleed, bleeds, red,
-bearish divergence, overbought, top is in, falling knife, weaker, weakest, underperforming,
+lower high, rejected, rejection, nuke, nuked, nukes, wrecked, bleed, bleeds, red,
+overbought, top is in, falling knife, weaker, weakest, underperforming,
 worst day, worst week, worst month, miss expectations, misses expectations, downgrade to sell,
 downgraded to sell, it's over, cooked, outage, depeg, depegs, depegged, freeze, freezes, frozen,
-withdrawals halted, halts withdrawals, insolvent, contagion, panic, panic selling, unlock, dilution
+contagion, panic, panic selling, unlock, dilution
 """
 
 

@@ -69,3 +69,10 @@ def test_train_command_rejects_bad_labels_and_missing_classes_and_writes_nothing
     with pytest.raises(CommandError, match="Bad labelled data"):
         call_command("train_sentiment", data=data, extra=[], out=tmp_path / "m.json.gz")
     assert not (tmp_path / "m.json.gz").exists()
+
+
+def test_train_command_rejects_a_file_without_the_label_column(tmp_path):
+    data = tmp_path / "news.csv"
+    data.write_text("text,sentiment\nShares surge,1\n")
+    with pytest.raises(CommandError, match="must name the columns text and label"):
+        call_command("train_sentiment", data=data, extra=[], out=tmp_path / "m.json.gz")

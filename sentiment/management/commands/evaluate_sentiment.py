@@ -28,7 +28,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             self._handle(**options)
-        except (ValueError, KeyError) as exc:  # a bad label, a missing column, a class without rows
+        except ValueError as exc:  # a bad label or header, a label without rows
             raise CommandError(f"Bad labelled data: {exc}") from exc
 
     def _handle(self, *, data: Path, labelled: list[Path], holdout: list[Path], folds: int, c: float, **options):
