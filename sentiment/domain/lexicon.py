@@ -24,11 +24,11 @@ broke the downtrend, breaks the downtrend, breaking the downtrend, higher low, h
 squeeze, squeezed, send it, sending, ripping, rips, ripped, printing, green,
 oversold, bottom is in, bounce, bounced, bounces, strength, strong, stronger, strongest, outperforming,
 record highs, new ath, best day, best week, best month, all time highs, beat expectations,
-beats expectations, upgrade to buy, upgraded to buy, we are back, so back
+beats expectations, upgrade to buy, upgraded to buy, we are back, so back, bear trap, bear traps
 """
 
 BEARISH = """
-bearish, bear, bears, bear market, bear trap, dump, dumping, dumped, dumps, rekt, rug, rug pull, rugpull, rugged,
+bearish, bear, bears, bear market, bull trap, bull traps, dead cat bounce, dump, dumping, dumped, dumps, rekt, rug, rug pull, rugpull, rugged,
 fud, scam, ponzi, capitulation, capitulate, death cross, crash, crashes, crashed, crashing,
 plunge, plunges, plunged, plunging, tank, tanks, tanked, tumble, tumbles, tumbled, slump, slumps, slumped,
 sink, sinks, sank, slide, slides, slid, drop, drops, dropped, fall, falls, fell, falling,
@@ -48,7 +48,7 @@ lower high, rejected, rejection, nuke, nuked, nukes, wrecked, bleed, bleeds, red
 overbought, top is in, falling knife, weaker, weakest, underperforming,
 worst day, worst week, worst month, miss expectations, misses expectations, downgrade to sell,
 downgraded to sell, it's over, cooked, outage, depeg, depegs, depegged, freeze, freezes, frozen,
-contagion, panic, panic selling, unlock, dilution
+contagion, panic, panic selling, unlock, dilution, delayed, delays, postponed, postpones
 """
 
 

@@ -14,6 +14,8 @@ INTENSIFIERS = {"very", "extremely", "super", "massive", "massively", "huge", "h
 # Punctuation that ends a negation's scope.
 CLAUSE_END = re.compile(r"[.,;:!?]|\bbut\b")
 NEGATION_SCOPE = 3
+# "never been this bullish", "have not been so bearish in years": a degree, not a negation.
+NEVER_BEEN_THIS = re.compile(r"\b(?:never|not) been (this|so|more)\b")
 
 EMOJI = {
     "🚀": " emo_rocket ", "🌙": " emo_moon ", "🌕": " emo_moon ", "📈": " emo_chart_up ", "📉": " emo_chart_down ",
@@ -39,7 +41,7 @@ def normalise(text: str) -> str:
     text = MENTION.sub(" ", text)
     text = PERCENT.sub(lambda m: " pct_down " if m.group(1) == "-" else (" pct_up " if m.group(1) == "+" else " pct "), text)
     text = text.lower().replace("’", "'").replace("n't", " not").replace("all-time", "all time")
-    return text
+    return NEVER_BEEN_THIS.sub(r"been \1", text)
 
 
 def tokens_with_negation(text: str) -> list[tuple[str, bool, bool]]:

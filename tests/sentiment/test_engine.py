@@ -47,6 +47,19 @@ def test_negation_flips_a_keyword():
     assert analyze("Not bullish at all on ETH, this looks terrible").sentiment == "Bearish"
 
 
+def test_traps_count_against_the_side_they_trap():
+    assert keyword_counts("bear trap, bears got caught") == {"bullish": 1, "bearish": 1, "total": 2}
+    assert keyword_counts("classic bull trap") == {"bullish": 0, "bearish": 1, "total": 1}
+    assert keyword_counts("just a dead cat bounce") == {"bullish": 0, "bearish": 1, "total": 1}
+
+
+def test_never_been_this_is_a_degree_not_a_negation():
+    assert keyword_counts("I have never been this bearish on crypto") == {"bullish": 0, "bearish": 1, "total": 1}
+    assert keyword_counts("haven't been so bullish in years") == {"bullish": 1, "bearish": 0, "total": 1}
+    assert keyword_counts("never been bullish on this coin") == {"bullish": 0, "bearish": 1, "total": 1}
+    assert analyze("Never been this bearish on crypto").sentiment == "Bearish"
+
+
 def test_negation_ends_at_the_end_of_the_clause():
     marked = {t: neg for t, neg, _ in tokens_with_negation("not sure, but bullish")}
     assert marked["sure"] is True and marked["bullish"] is False
