@@ -1,19 +1,26 @@
 """ASGI entry point: HTTP through Django, WebSocket through Channels.
 
 Django is set up before the consumers are imported, so they can use the ORM and settings.
+The sentiment model is loaded here, before the first request, and a file that is not a model
+stops the process with the reason.
 """
 
 import os
 
 from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cryptosite.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from sentiment.serving import problem  # noqa: E402
 from streaming.routing import websocket_urlpatterns  # noqa: E402
 from streaming.security import OriginValidator  # noqa: E402
+
+if reason := problem():
+    raise ImproperlyConfigured(f"Sentiment model: {reason}")
 
 application = ProtocolTypeRouter(
     {

@@ -191,6 +191,12 @@ NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
+# --- Sentiment ------------------------------------------------------------------------------
+# A model file `manage.py train_sentiment --out FILE` wrote (relative paths are from this
+# project's directory); unset = the bundled model.
+_sentiment_model = env.str("SENTIMENT_MODEL", default="").strip()
+SENTIMENT_MODEL = BASE_DIR / _sentiment_model if _sentiment_model else None
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["cryptosite.parsers.LenientJSONParser"],

@@ -168,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stack.start()
+    try:
+        stack.start()
+    except (RuntimeError, subprocess.CalledProcessError) as exc:  # the reason is in the output above, or here
+        print(f"cryptosite did not start: {exc}", file=sys.stderr, flush=True)
+        return 1
     print(f"cryptosite is up on http://{stack.host}:{stack.port} (health: /health, docs: /docs, widgets: /widgets/)"
           + (" [DEMO: sandbox exchange]" if stack.demo else ""), flush=True)
     try:

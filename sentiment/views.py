@@ -6,6 +6,7 @@ from market.api.serializers import ErrorOut, RateLimitOut
 
 from .domain.engine import analyze
 from .serializers import AnalyzeBatchOut, AnalyzeIn, AnalyzeOut
+from .serving import served_model
 
 RESULT = PolymorphicProxySerializer(
     component_name="AnalyzeResult", serializers=[AnalyzeOut, AnalyzeBatchOut], resource_type_field_name=None
@@ -36,6 +37,7 @@ class AnalyzeView(APIView):
         serializer = AnalyzeIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        model = served_model()
         if "texts" in data:
-            return Response({"results": [analyze(t).as_dict() for t in data["texts"]]})
-        return Response(analyze(data["text"]).as_dict())
+            return Response({"results": [analyze(t, model).as_dict() for t in data["texts"]]})
+        return Response(analyze(data["text"], model).as_dict())

@@ -40,9 +40,16 @@ class Model:
     def load(cls, path: Path = MODEL_PATH) -> "Model":
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             data = json.load(fh)
-        if data.get("labels") != list(LABELS):
-            raise ValueError(f"model labels {data.get('labels')} do not match {LABELS}")
-        return cls(data["weights"], data.get("temperature", 1.0))
+        if not isinstance(data, dict) or data.get("labels") != list(LABELS):
+            raise ValueError(f"its labels are not {list(LABELS)}")
+        weights, temperature = data.get("weights"), data.get("temperature", 1.0)
+        if not isinstance(weights, dict) or not all(
+            isinstance(w, list) and len(w) == 3 and all(isinstance(x, (int, float)) for x in w) for w in weights.values()
+        ):
+            raise ValueError("its weights are not three numbers a feature")
+        if not isinstance(temperature, (int, float)) or temperature <= 0:
+            raise ValueError("its temperature is not a positive number")
+        return cls(weights, temperature)
 
     def probabilities(self, feats: dict[str, float]) -> list[float]:
         scores = [0.0, 0.0, 0.0]

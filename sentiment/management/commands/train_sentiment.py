@@ -15,6 +15,7 @@ CRYPTO = DATA_DIR / "crypto_posts.csv"
 # Written for evaluation only: never passed to training.
 HOLDOUT = DATA_DIR / "crypto_holdout.csv"
 DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "tfns" / "train.csv"
+TFNS = "zeroshot/twitter-financial-news-sentiment (train split, MIT licence)"
 
 
 class Command(BaseCommand):
@@ -47,7 +48,7 @@ class Command(BaseCommand):
         rows = sum(len(texts) for texts, _ in datasets.values())
         meta = {
             "trained_on": [
-                "zeroshot/twitter-financial-news-sentiment (train split, MIT licence)",
+                TFNS if data.resolve() == DEFAULT_DATA.resolve() else data.name,
                 *[p.name for p in extra],
             ],
             "rows": rows,

@@ -1,0 +1,41 @@
+"""The model this process serves: the file SENTIMENT_MODEL names (one `train_sentiment --out`
+wrote), else the bundled one. Loaded once per process; a file that is not a model is refused
+at start, by the system check below and by the ASGI application's warm-up."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+from .domain.engine import MODEL_PATH, Model
+
+# What Model.load raises for a file that is missing, not gzip, not JSON or not a model.
+NOT_A_MODEL = (OSError, EOFError, ValueError)
+
+
+def model_path() -> Path:
+    return settings.SENTIMENT_MODEL or MODEL_PATH
+
+
+@lru_cache(maxsize=1)
+def served_model() -> Model:
+    return Model.load(model_path())
+
+
+def problem() -> str | None:
+    """Why the configured model cannot be served, or None."""
+    try:
+        served_model()
+    except NOT_A_MODEL as exc:
+        return f"{model_path()} is not a sentiment model ({exc})"
+    return None
+
+
+@register()
+def sentiment_model(app_configs, **kwargs):
+    if settings.SENTIMENT_MODEL is None:  # the bundled model: the tests load it
+        return []
+    reason = problem()
+    hint = "set SENTIMENT_MODEL to a file `manage.py train_sentiment --out FILE` wrote, or unset it"
+    return [Error(f"SENTIMENT_MODEL: {reason}", hint=hint, id="sentiment.E001")] if reason else []
