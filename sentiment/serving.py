@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.checks import Error, register
 
-from .domain.engine import MODEL_PATH, Model
+from .domain.engine import MODEL_PATH, Model, default_model
 
 # What Model.load raises for a file that is missing, not gzip, not JSON or not a model.
 NOT_A_MODEL = (OSError, EOFError, ValueError)
@@ -20,7 +20,8 @@ def model_path() -> Path:
 
 @lru_cache(maxsize=1)
 def served_model() -> Model:
-    return Model.load(model_path())
+    # Unset: the engine's own default, so a process holds one copy of the bundled model.
+    return Model.load(settings.SENTIMENT_MODEL) if settings.SENTIMENT_MODEL else default_model()
 
 
 def problem() -> str | None:
