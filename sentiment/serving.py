@@ -20,8 +20,9 @@ def model_path() -> Path:
 
 @lru_cache(maxsize=1)
 def served_model() -> Model:
-    # Unset: the engine's own default, so a process holds one copy of the bundled model.
-    return Model.load(settings.SENTIMENT_MODEL) if settings.SENTIMENT_MODEL else default_model()
+    path = model_path()
+    # The bundled model is the engine's own default: a process holds one copy of it.
+    return default_model() if path == MODEL_PATH else Model.load(path)
 
 
 def problem() -> str | None:
