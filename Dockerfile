@@ -1,4 +1,4 @@
-# One image for web (daphne), worker and beat; docker-compose.yml picks the command.
+# One image for web (uvicorn, WEB_CONCURRENCY processes), worker and beat; docker-compose.yml picks the command.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
@@ -7,4 +7,4 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN DEBUG=false SECRET_KEY=build-only-collectstatic-key-0123456789abcdef python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["python", "-m", "cryptosite.serve", "-b", "0.0.0.0", "-p", "8000", "--websocket_connect_timeout", "30", "cryptosite.asgi:application"]
+CMD ["python", "-m", "cryptosite.serve", "-b", "0.0.0.0", "-p", "8000"]

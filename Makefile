@@ -46,7 +46,11 @@ test-fast: install-dev
 lint: install-dev
 	$(PY) -m ruff check .
 
+# The HTTP benchmark's load comes from wrk (Debian's package), installed here when absent.
 bench: install-dev
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (Debian package)"; \
+	  (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)) >/dev/null; } || \
+	  { echo "make bench needs wrk: sudo apt-get install wrk"; exit 1; }
 	$(PY) -m bench
 
 sandbox: install

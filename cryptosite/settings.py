@@ -5,6 +5,7 @@ Development defaults are safe on a laptop; with DEBUG=false the process refuses
 to start without a real SECRET_KEY.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -31,6 +32,12 @@ elif not DEBUG and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 32):
 
 HOST = env.str("HOST", default="0.0.0.0")
 PORT = env.int("PORT", default=8000)
+# Server processes sharing the port (cryptosite.serve), and the threads each gives Django's
+# synchronous views (cryptosite.handler); the hot reads and WebSockets never wait for those.
+WEB_CONCURRENCY = int(env.str("WEB_CONCURRENCY", default="").strip() or os.cpu_count() or 1)
+WEB_THREADS = env.int("WEB_THREADS", default=8)
+# uvicorn (httptools, uvloop) by default; daphne is the alternative (cryptosite.serve).
+WEB_SERVER = env.str("WEB_SERVER", default="uvicorn")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
@@ -198,7 +205,7 @@ _sentiment_model = env.str("SENTIMENT_MODEL", default="").strip()
 SENTIMENT_MODEL = BASE_DIR / _sentiment_model if _sentiment_model else None
 
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["cryptosite.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["cryptosite.parsers.LenientJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],

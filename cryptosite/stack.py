@@ -2,7 +2,7 @@
 end-to-end tests.
 
 Processes: an embedded Redis (when REDIS_URL is unset), the sandbox exchange (DEMO=1),
-daphne (HTTP + WebSocket), one Celery worker and exactly one Celery beat. Each child dies with
+the web server (HTTP + WebSocket, WEB_CONCURRENCY processes), one Celery worker and exactly one Celery beat. Each child dies with
 this process (PR_SET_PDEATHSIG); Ctrl-C or SIGTERM stops them all, in order, and waits.
 
     python -m cryptosite.stack [--demo] [--no-migrate]
@@ -100,10 +100,8 @@ class Stack:
             if self.migrate:
                 subprocess.run(self.manage("migrate", "--noinput"), env=self.env, cwd=BASE_DIR, check=True,
                                stdout=self.log, stderr=subprocess.STDOUT if self.log else None)
-            # daphne with bounded WebSocket backlogs (cryptosite.serve); a generous handshake
-            # timeout: after a restart every client reconnects at once.
-            daphne = self._spawn("daphne", [sys.executable, "-m", "cryptosite.serve", "-b", self.host, "-p", str(self.port),
-                                            "--websocket_connect_timeout", "30", "cryptosite.asgi:application"])
+            # WEB_CONCURRENCY server processes on one port, WebSocket backlogs bounded (cryptosite.serve).
+            web = self._spawn("web", [sys.executable, "-m", "cryptosite.serve", "-b", self.host, "-p", str(self.port)])
             self._spawn("worker", [sys.executable, "-m", "celery", "-A", "cryptosite", "worker", "-P", "threads",
                                    "-c", self.env.get("WORKER_CONCURRENCY", "8"), "--without-gossip",
                                    "--without-mingle", "-l", "INFO", "-n", f"worker-{os.getpid()}@%h"])
@@ -111,7 +109,7 @@ class Stack:
             self._spawn("beat", [sys.executable, "-m", "celery", "-A", "cryptosite", "beat", "-l", "INFO",
                                  "-s", str(schedule)])
             probe = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-            wait_for_port(probe, self.port, 60, daphne)
+            wait_for_port(probe, self.port, 60, web)
         except BaseException:
             self.stop()
             raise

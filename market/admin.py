@@ -13,7 +13,7 @@ from . import selectors, services
 from .domain.errors import MarketError
 from .domain.symbols import normalize_symbol
 from .models import Candle, ExchangeSchedule, PriceTick, TrackedMarket
-from .payloads import candle_payload
+from .payloads import stored_candle_payloads
 
 admin.site.site_header = "cryptosite admin"
 admin.site.site_title = "cryptosite"
@@ -89,27 +89,37 @@ class TrackedMarketAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        selectors.forget_poll_schedule()
+        services.tracked_set_changed()
         if obj.enabled:
             from .tasks import sync_exchange_candles
 
             # Prices follow at the next poll cycle; candles are backfilled right away.
             transaction.on_commit(lambda: sync_exchange_candles.delay(obj.source))
 
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.tracked_set_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        services.tracked_set_changed()
+
     @admin.action(description="Enable polling of the selected markets")
     def enable(self, request, queryset):
         updated = queryset.update(enabled=True)
+        services.tracked_set_changed()
         self.message_user(request, f"{updated} market(s) enabled; they are polled from the next cycle.", messages.SUCCESS)
 
     @admin.action(description="Disable polling of the selected markets")
     def disable(self, request, queryset):
         updated = queryset.update(enabled=False)
+        services.tracked_set_changed()
         self.message_user(request, f"{updated} market(s) disabled.", messages.SUCCESS)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             candles = selectors.candles(obj.source, obj.symbol, "1h", selectors.now_ms() - 100 * 3_600_000, selectors.now_ms())
-            context["chart_data"] = json.dumps([candle_payload(c) for c in candles])
+            context["chart_data"] = json.dumps(stored_candle_payloads(candles))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

@@ -1,14 +1,12 @@
 """System checks: settings from the environment are validated at start, loudly."""
 
-import re
-
 from django.conf import settings
 from django.core.checks import Error, register
 
+from cryptosite.ratelimit import parse_rate
+
 from .domain.errors import InvalidInput
 from .domain.symbols import KNOWN_SOURCES, normalize_symbol
-
-RATE = re.compile(r"^\d+/(\d*)([smhd])$")
 
 
 @register()
@@ -26,8 +24,13 @@ def market_settings(app_configs, **kwargs):
             errors.append(Error(f"Invalid symbol in SYMBOLS: {raw}", id="market.E003"))
     if settings.POLL_INTERVAL <= 0 or settings.CANDLE_SYNC_INTERVAL <= 0:
         errors.append(Error("POLL_INTERVAL and CANDLE_SYNC_INTERVAL must be positive", id="market.E004"))
-    if not RATE.match(settings.RATE_LIMIT):
-        errors.append(Error(f"Invalid RATE_LIMIT: {settings.RATE_LIMIT}", hint="e.g. 100/m", id="market.E005"))
+    for name in ("RATE_LIMIT", "ADMIN_LOGIN_RATE_LIMIT"):
+        try:
+            parse_rate(getattr(settings, name))
+        except ValueError:
+            errors.append(Error(f"Invalid {name}: {getattr(settings, name)}", hint="e.g. 100/m", id="market.E005"))
+    if settings.WEB_CONCURRENCY < 1 or settings.WEB_THREADS < 1 or settings.WEB_SERVER not in ("uvicorn", "daphne"):
+        errors.append(Error("WEB_CONCURRENCY and WEB_THREADS must be 1 or more, WEB_SERVER uvicorn or daphne", id="market.E008"))
     if not 1 <= settings.BACKFILL_CANDLES <= 10_000:
         errors.append(Error("BACKFILL_CANDLES must be between 1 and 10000", id="market.E006"))
     if settings.NUM_PROXIES < 0:

@@ -33,6 +33,19 @@ def widget_price_payload(tick) -> dict:
     }
 
 
+def prices_payload(markets: dict[str, list[str]], ticks) -> dict:
+    """`/prices`: every tracked market's newest price, by display source name then symbol."""
+    out = {display_name(src): {} for src in markets}
+    for tick in ticks:
+        out[display_name(tick.source)][tick.symbol] = widget_price_payload(tick)
+    return out
+
+
+def coins_payload(markets: dict[str, list[str]]) -> dict:
+    """`/coins`: the tracked symbols per display source name."""
+    return {display_name(src): symbols for src, symbols in markets.items()}
+
+
 def history_payload(tick) -> dict:
     return {
         "timestamp": iso(tick.timestamp_ms),
@@ -44,12 +57,16 @@ def history_payload(tick) -> dict:
 
 
 def candle_payload(candle) -> dict:
-    return {
-        "timestamp": candle.open_time,
-        "open": number(candle.open),
-        "high": number(candle.high),
-        "low": number(candle.low),
-        "close": number(candle.close),
-        "volume": number(candle.volume),
-        "closed": candle.closed,
-    }
+    """A candle from an exchange or the domain (Decimal prices)."""
+    row = (candle.open_time, number(candle.open), number(candle.high), number(candle.low), number(candle.close),
+           number(candle.volume), candle.closed)
+    return stored_candle_payloads([row])[0]
+
+
+def stored_candle_payloads(candles) -> list[dict]:
+    """Candles as read back from storage (market.ticks.StoredCandle: floats already), in bulk: a
+    thousand in a fraction of a millisecond."""
+    return [
+        {"timestamp": t, "open": o, "high": h, "low": lo, "close": c, "volume": v, "closed": bool(closed)}
+        for t, o, h, lo, c, v, closed in candles
+    ]

@@ -4,13 +4,14 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Max
+from django.db import connection
+from django.db.models import FloatField, Max
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from .domain.candles import Candle as CandleValue
 from .domain.timeframes import TIMEFRAMES, align
 from .models import Candle, ExchangeSchedule, OnDemandMarket, PriceTick, TrackedMarket
-from .ticks import StoredTick, latest_key
+from .ticks import StoredCandle, StoredTick, latest_key
 
 
 def now_ms() -> int:
@@ -171,11 +172,20 @@ def candle_window(timeframe: str, limit: int, start_ms: int | None, end_ms: int 
     return first, last
 
 
-def candles(source: str, symbol: str, timeframe: str, first: int, last: int) -> list[CandleValue]:
-    # values_list: a thousand candles without building a thousand model instances.
-    rows = (
+_PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def candles(source: str, symbol: str, timeframe: str, first: int, last: int) -> list[StoredCandle]:
+    """Stored candles with open times in [first, last], oldest first. The database casts the prices
+    to floats and the rows are read straight from the cursor: a thousand candles in about a
+    millisecond, where model instances or values_list with a Decimal per value take ten."""
+    query = (
         Candle.objects.filter(source=source, symbol=symbol, timeframe=timeframe, open_time__gte=first, open_time__lte=last)
         .order_by("open_time")
-        .values_list("open_time", "open", "high", "low", "close", "volume", "closed")
+        .values_list("open_time", *(Cast(name, FloatField()) for name in _PRICE_FIELDS), "closed")
+        .query
     )
-    return [CandleValue(*row) for row in rows]
+    sql, params = query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(map(StoredCandle._make, cursor.fetchall()))

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from . import aio, selectors
+from . import aio, documents, selectors
 from .domain.candles import Candle as CandleValue
 from .domain.errors import NoData
 from .domain.prices import Quote, change_pct
@@ -19,7 +19,7 @@ from .domain.timeframes import TIMEFRAMES, align
 from .exchanges import ExchangeError, get_exchange
 from .exchanges.errors import NOT_LISTED
 from .models import Candle, OnDemandMarket, PriceTick
-from .ticks import StoredTick, from_ms, latest_key, to_ms
+from .ticks import StoredCandle, StoredTick, from_ms, latest_key, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,9 @@ def record_quotes(source: str, quotes: Iterable[Quote], polled_ms: int) -> list[
     with transaction.atomic():
         # The unique (source, symbol, timestamp) constraint is the last guard against a duplicate.
         PriceTick.objects.bulk_create(rows, ignore_conflicts=True)
-    cache.set_many({latest_key(t.source, t.symbol): t.to_cache() for t in stored}, timeout=None)
+    if stored:
+        cache.set_many({latest_key(t.source, t.symbol): t.to_cache() for t in stored}, timeout=None)
+        documents.store_prices(stored)
     return stored
 
 
@@ -114,6 +116,13 @@ def ensure_listed(source: str, symbol: str) -> None:
         if exc.status == NOT_LISTED:
             raise ExchangeError(f"Symbol not found: {symbol}", NOT_LISTED) from None
         raise
+
+
+def tracked_set_changed() -> None:
+    """The admin added, removed, enabled or disabled tracked markets: every process and the
+    stored /prices and /coins documents follow within two seconds."""
+    selectors.forget_poll_schedule()
+    documents.forget_tracked()
 
 
 def keep_polled(source: str, symbol: str) -> bool:
@@ -225,7 +234,7 @@ def sync_candles(source: str, symbols: list[str], now_ms: int, full: bool = Fals
 
 def candles_for_request(
     source: str, symbol: str, timeframe: str, limit: int, start_ms: int | None, end_ms: int | None
-) -> list[CandleValue]:
+) -> list[StoredCandle]:
     """Stored candles for the window; what is missing (or still open though its period has
     ended) is fetched live from the exchange and stored first."""
     now = selectors.now_ms()

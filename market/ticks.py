@@ -1,8 +1,9 @@
-"""The value a stored price travels as between services, selectors and interfaces."""
+"""The values a stored price and a stored candle travel as between services, selectors and interfaces."""
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +44,16 @@ def from_ms(ms: int) -> datetime:
 
 def latest_key(source: str, symbol: str) -> str:
     return f"latest:{source}:{symbol}"
+
+
+class StoredCandle(NamedTuple):
+    """A candle as read back from storage, prices as floats: the numbers clients are sent (a float
+    keeps every digit an exchange prints), read without a Decimal or a model instance per value."""
+
+    open_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    closed: bool  # 0 or 1 from SQLite

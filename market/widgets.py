@@ -10,7 +10,7 @@ from .domain.errors import MarketError
 from .domain.symbols import display_name, normalize_source, normalize_symbols
 from .domain.timeframes import TIMEFRAMES, parse_timeframe
 from .exchanges import ExchangeError
-from .payloads import candle_payload, history_payload, widget_price_payload
+from .payloads import history_payload, stored_candle_payloads, widget_price_payload
 
 THEMES = ("dark", "light")
 MAX_WIDGET_SYMBOLS = 20
@@ -77,7 +77,7 @@ def chart(request):
             cards.append({"source": src, "source_name": display_name(src), "symbol": sym, "points": history})
     config = {
         **_common(theme), "symbol": symbol, "timeframe": timeframe, "source": source,
-        "candles": [candle_payload(c) for c in candles], "cards": cards,
+        "candles": stored_candle_payloads(candles), "cards": cards,
     }
     switcher = [{"timeframe": tf, "active": tf == timeframe,
                  "url": f"?symbol={symbol}&timeframe={tf}&source={source}&theme={theme}"} for tf in TIMEFRAMES]

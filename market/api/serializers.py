@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from ..domain.errors import InvalidInput
 from ..domain.params import parse_int, parse_limit
-from ..domain.symbols import normalize_source, normalize_symbol
+from ..domain.symbols import normalize_source, normalize_symbol, price_market
 from ..domain.timeframes import TIMEFRAMES, parse_timeframe
 
 
@@ -33,11 +33,8 @@ class PriceQuery(_Query):
     )
 
     def clean(self, data):
-        source = data.get("source")
-        return {
-            "symbol": normalize_symbol(data.get("symbol")),
-            "source": settings.EXCHANGES[0] if source in (None, "") else normalize_source(source, settings.EXCHANGES, allow_composite=True),
-        }
+        source, symbol = price_market(data.get("symbol"), data.get("source"), settings.EXCHANGES)
+        return {"symbol": symbol, "source": source}
 
 
 class OhlcQuery(_Query):

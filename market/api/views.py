@@ -10,11 +10,10 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors, services
+from .. import documents, selectors, services
 from ..domain.errors import MarketError
 from ..domain.prices import composite_price
-from ..domain.symbols import display_name
-from ..payloads import candle_payload, history_payload, number, price_payload, widget_price_payload
+from ..payloads import history_payload, number, stored_candle_payloads
 from . import serializers as s
 
 ERRORS = {
@@ -51,8 +50,7 @@ class PriceView(APIView):
         q = _query(s.PriceQuery, request)
         if q["source"] == "composite":
             return Response(_composite(q["symbol"]))
-        tick = services.fresh_or_live_tick(q["source"], q["symbol"])
-        return Response({**price_payload(tick), "stale": not selectors.is_fresh(tick)})
+        return Response(documents.price_body(services.fresh_or_live_tick(q["source"], q["symbol"])))
 
 
 def _composite(symbol: str) -> dict:
@@ -101,7 +99,7 @@ class OhlcView(APIView):
                 "symbol": q["symbol"],
                 "timeframe": q["timeframe"],
                 "source": q["source"],
-                "ohlc": [candle_payload(c) for c in candles],
+                "ohlc": stored_candle_payloads(candles),
             }
         )
 
@@ -113,11 +111,7 @@ class PricesView(APIView):
         summary="Latest snapshot of every tracked market, by source then symbol",
     )
     def get(self, request):
-        markets = selectors.tracked_by_source()
-        out = {display_name(src): {} for src in markets}
-        for tick in selectors.latest_ticks(markets):
-            out[display_name(tick.source)][tick.symbol] = widget_price_payload(tick)
-        return Response(out)
+        return HttpResponse(documents.prices(), content_type="application/json")
 
 
 class CoinsView(APIView):
@@ -127,7 +121,7 @@ class CoinsView(APIView):
         summary="Tracked symbols per source",
     )
     def get(self, request):
-        return Response({display_name(src): syms for src, syms in selectors.tracked_by_source().items()})
+        return HttpResponse(documents.coins(), content_type="application/json")
 
 
 CSV_HEADER = ["timestamp", "source", "symbol", "price", "change_pct"]

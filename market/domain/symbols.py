@@ -69,5 +69,12 @@ def normalize_source(raw: object, configured: list[str], allow_composite: bool =
     return name
 
 
+def price_market(symbol: object, source: object, configured: list[str]) -> tuple[str, str]:
+    """(source, symbol) a price request names: the first configured exchange unless it names
+    one (or `composite`). REST parameters and the ASGI edge read them with this one rule."""
+    source = configured[0] if source in (None, "") else normalize_source(source, configured, allow_composite=True)
+    return source, normalize_symbol(symbol)
+
+
 def display_name(source: str) -> str:
     return DISPLAY_NAMES.get(source, source.capitalize())

@@ -1,6 +1,7 @@
 """A client that stops reading is dropped once its backlog passes WS_MAX_BUFFERED_BYTES, while a
-client that reads gets every update: daphne started as the stack starts it (cryptosite.serve),
-prices published through the real Redis channel layer."""
+client that reads gets every update: the server started as the stack starts it (cryptosite.serve:
+uvicorn, the default, and daphne, the alternative), prices published through the real Redis
+channel layer."""
 
 import base64
 import json
@@ -23,8 +24,8 @@ pytestmark = pytest.mark.e2e
 LIMIT = 64 * 1024
 
 
-@pytest.fixture
-def server(tmp_path):
+@pytest.fixture(params=["uvicorn", "daphne"])
+def server(tmp_path, request):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "WS_MAX_BUFFERED_BYTES": str(LIMIT),
            "WS_SEND_BUFFER_BYTES": "16384",
            "WS_HEARTBEAT_SECONDS": "3600"}
@@ -32,8 +33,8 @@ def server(tmp_path):
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cryptosite.serve", "-b", "127.0.0.1", "-p", str(port),
-                             "cryptosite.asgi:application"], cwd=BASE_DIR, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "cryptosite.serve", "--server", request.param, "-b", "127.0.0.1",
+                             "-p", str(port)], cwd=BASE_DIR, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port("127.0.0.1", port, 60, proc)

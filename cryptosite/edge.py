@@ -1,0 +1,175 @@
+"""The ASGI edge: the hot reads answered without Django's request machinery.
+
+`GET /api/market/price` (one exchange), `/prices` and `/coins` answer the same bytes until the
+next poll; market.documents keeps those bytes in Redis. Here one Redis round trip counts the
+request against the client's rate limit and fetches the document; the answer carries exactly
+the headers Django's middleware would have set (tests/api/test_edge.py compares them). Every
+other request, and any of these the edge cannot answer plainly (no document, a bad parameter,
+a disallowed host, a redirect to HTTPS, an origin to check against a CORS list, a request over
+its limit), goes on to Django, with the rate-limit count the edge already made.
+"""
+
+import asyncio
+import logging
+import weakref
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from hiredis import ReplyError
+
+from market import documents
+from market.domain.errors import MarketError
+from market.domain.symbols import price_market
+
+from .pipeline import PipelinedRedis, RedisUnavailable, Script
+from .ratelimit import SCOPE_KEY, SCRIPT, client_ip, hit_for, parse_rate
+
+log = logging.getLogger(__name__)
+
+
+def _price_document(query: dict) -> str | None:
+    if query.get("symbol") in (None, "") or query.get("source") == "":
+        return None
+    try:
+        source, symbol = price_market(query.get("symbol"), query.get("source"), settings.EXCHANGES)
+    except MarketError:
+        return None  # the view answers with the contract's error
+    return None if source == "composite" else documents.price_key(source, symbol)
+
+
+ROUTES = {
+    "/api/market/price": _price_document,
+    "/prices": lambda query: documents.prices_key(),
+    "/coins": lambda query: documents.coins_key(),
+}
+
+
+class _Redis:
+    """One pipelined Redis connection and script per event loop (one loop per server process)."""
+
+    _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Script]" = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def script(cls) -> Script:
+        loop = asyncio.get_running_loop()
+        script = cls._clients.get(loop)
+        if script is None:
+            script = cls._clients[loop] = Script(PipelinedRedis(settings.REDIS_URL), SCRIPT)
+        return script
+
+    @classmethod
+    async def close(cls) -> None:
+        script = cls._clients.pop(asyncio.get_running_loop(), None)
+        if script is not None:
+            await script.redis.close()
+
+
+close_connections = _Redis.close
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _is_secure(scope) -> bool:
+    if scope.get("scheme") == "https":
+        return True
+    proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy:
+        header, value = proxy
+        return _header(scope, header.removeprefix("HTTP_").lower().replace("_", "-").encode()) == value
+    return False
+
+
+def _host_allowed(scope) -> bool:
+    host = _header(scope, b"host")
+    if not host:
+        return False
+    domain, _port = split_domain_port(host)
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def _headers(scope) -> list[tuple[bytes, bytes]] | None:
+    """What Django's middleware would add to a 200 JSON answer of these views (SecurityMiddleware,
+    XFrameOptionsMiddleware and FramingMiddleware, CorsMiddleware, DRF's Allow), or None when
+    Django must decide: a host to refuse, a redirect to HTTPS, an origin to check against a list."""
+    if not _host_allowed(scope):
+        return None
+    secure = _is_secure(scope)
+    if settings.SECURE_SSL_REDIRECT and not secure:
+        return None
+    out = [
+        (b"content-type", b"application/json"),
+        (b"allow", b"GET, HEAD, OPTIONS"),
+        (b"vary", b"origin"),
+        (b"x-frame-options", settings.X_FRAME_OPTIONS.encode()),
+        (b"content-security-policy", b"frame-ancestors 'none'"),
+    ]
+    origin = _header(scope, b"origin")
+    if origin:
+        if not settings.CORS_ALLOW_ALL_ORIGINS:
+            return None
+        out.append((b"access-control-allow-origin", b"*"))
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        out.append((b"x-content-type-options", b"nosniff"))
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        out.append((b"referrer-policy", (policy if isinstance(policy, str) else ",".join(policy)).encode()))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        out.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
+    if secure and settings.SECURE_HSTS_SECONDS:
+        sts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            sts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            sts += "; preload"
+        out.append((b"strict-transport-security", sts.encode()))
+    return out
+
+
+class Edge:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET":
+            route = ROUTES.get(scope["path"])
+            if route is not None:
+                scope = await self._answer(route, scope, send)
+                if scope is None:
+                    return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, route, scope, send):
+        """Send the stored document and return None; or return the scope Django gets on with."""
+        headers = _headers(scope)
+        if headers is None:
+            return scope
+        try:
+            query = dict(parse_qsl(scope["query_string"].decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return scope
+        key = route(query)
+        client = scope.get("client") or (None, None)
+        hit = hit_for("http", parse_rate(settings.RATE_LIMIT), client_ip(client[0], _header(scope, b"x-forwarded-for")), key)
+        try:
+            reply = await _Redis.script()(keys=hit.keys, args=hit.args)
+        except (RedisUnavailable, ReplyError, OSError):
+            log.warning("edge: Redis unavailable; the request goes to Django", exc_info=True)
+            return scope
+        usage = hit.usage(reply)
+        body = reply[1] if len(reply) > 1 else None
+        if usage.limited or body is None:
+            return {**scope, SCOPE_KEY: usage}
+        headers.append((b"content-length", str(len(body)).encode()))
+        headers += [(name.lower().encode(), value.encode()) for name, value in usage.headers()]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return None

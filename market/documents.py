@@ -1,0 +1,90 @@
+"""The hot reads' answers, rendered once when their data changes and kept in Redis as the exact
+bytes to send: `/api/market/price` for a fresh price, `/prices` and `/coins`.
+
+The ASGI edge (cryptosite.edge) answers these requests from Redis in the same round trip as the
+rate limit. Without a document (not rendered yet, forgotten, or a price that went stale: its
+document expires with its freshness) the request goes on to the view, which answers with the
+same bytes and, for /prices and /coins, stores them for the next request.
+"""
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+
+from . import selectors
+from .payloads import coins_payload, price_payload, prices_payload
+from .ticks import StoredTick
+
+# /prices and /coins follow the tracked set: re-rendered after every poll, forgotten when the
+# admin edits it, and never kept longer than this either way.
+TRACKED_TTL_SECONDS = 60
+
+
+def _prefix() -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:doc"
+
+
+def price_key(source: str, symbol: str) -> str:
+    return f"{_prefix()}:price:{source}:{symbol}"
+
+
+def prices_key() -> str:
+    return f"{_prefix()}:prices"
+
+
+def coins_key() -> str:
+    return f"{_prefix()}:coins"
+
+
+def render(payload: object) -> bytes:
+    return orjson.dumps(payload)
+
+
+def price_body(tick: StoredTick, now_ms: int | None = None) -> dict:
+    """`/api/market/price` for one exchange: the price and whether it is stale."""
+    return {**price_payload(tick), "stale": not selectors.is_fresh(tick, now_ms)}
+
+
+def _redis():
+    return cache._cache.get_client(write=True)
+
+
+def store_prices(ticks: list[StoredTick]) -> None:
+    """After new prices are stored: each one's document, living exactly as long as the price is
+    fresh, and /prices again."""
+    now = selectors.now_ms()
+    pipe = _redis().pipeline(transaction=False)
+    for tick in ticks:
+        fresh_for = tick.received_ms + selectors.stale_after_ms(tick.source) - now
+        if fresh_for > 0:
+            pipe.set(price_key(tick.source, tick.symbol), render(price_body(tick, now)), px=fresh_for)
+    pipe.set(prices_key(), _render_prices(), ex=TRACKED_TTL_SECONDS)
+    pipe.execute()
+
+
+def _render_prices() -> bytes:
+    markets = selectors.tracked_by_source()
+    return render(prices_payload(markets, selectors.latest_ticks(markets)))
+
+
+def _cached(key: str, build) -> bytes:
+    """The stored document, or one rendered now and stored unless a fresher one got there first."""
+    client = _redis()
+    body = client.get(key)
+    if body is None:
+        body = build()
+        client.set(key, body, ex=TRACKED_TTL_SECONDS, nx=True)
+    return body
+
+
+def prices() -> bytes:
+    return _cached(prices_key(), _render_prices)
+
+
+def coins() -> bytes:
+    return _cached(coins_key(), lambda: render(coins_payload(selectors.tracked_by_source())))
+
+
+def forget_tracked() -> None:
+    """The tracked set changed: /prices and /coins are rendered again on their next request."""
+    _redis().delete(prices_key(), coins_key())

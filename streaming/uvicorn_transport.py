@@ -1,0 +1,53 @@
+"""uvicorn's WebSocket connection (websockets' sans-I/O protocol), with what the contract needs
+from it: a bound on what one WebSocket may have waiting for a client that does not read.
+
+uvicorn makes a consumer's send wait while the connection's write buffer is over its high-water
+mark, so one client that stops reading would stall its consumer and fill its inbox. Here a send
+never waits: it is written to the connection's buffer, and a connection holding more than
+WS_MAX_BUFFERED_BYTES that the client has not taken is aborted (a close frame could not reach a
+client that does not read). The consumer gets its websocket.disconnect (1006) and leaves its
+groups as for any other disconnect. The kernel's send buffer for the socket is capped at
+WS_SEND_BUFFER_BYTES too (Linux would otherwise grow it to megabytes per connection), so that one
+connection's backlog is bounded end to end. The close codes 1008 and 1009 are sent as they are.
+streaming/transport.py does the same for daphne.
+"""
+
+import logging
+import socket
+
+from django.conf import settings
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+
+log = logging.getLogger(__name__)
+
+
+class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        if settings.WS_SEND_BUFFER_BYTES:
+            try:
+                transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.WS_SEND_BUFFER_BYTES)
+            except (AttributeError, OSError):  # not a plain socket (TLS, UNIX pipe): keep the OS's
+                pass
+
+    async def send(self, message) -> None:
+        if message["type"] != "websocket.send" or not self.handshake_complete or self.initial_response is not None:
+            return await super().send(message)
+        if self.disconnected or self.close_sent:
+            return  # the consumer learns of it from its websocket.disconnect
+        held = self.transport.get_write_buffer_size()
+        if held > settings.WS_MAX_BUFFERED_BYTES:
+            log.warning("dropping WebSocket %s: it reads too slowly (%d bytes waiting)", self.client, held)
+            self.close_sent = True
+            self.transport.abort()
+            return
+        try:
+            text = message.get("text")
+            if text is not None:
+                self.conn.send_text(text.encode())
+            else:
+                self.conn.send_binary(message["bytes"])
+        except InvalidState:
+            return
+        self.transport.write(b"".join(self.conn.data_to_send()))

@@ -1,0 +1,112 @@
+"""WEB_CONCURRENCY server processes on one port, as `make run` starts them: WebSocket clients on
+each process receive the same updates, and a client's rate-limit budget is one across them."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from cryptosite.stack import BASE_DIR, free_port, wait_for_port
+from market.ticks import StoredTick
+from streaming.broadcast import publish
+from tests.e2e.conftest import child_pids
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def two_processes(tmp_path):
+    env = {**os.environ, "WEB_CONCURRENCY": "2", "RATE_LIMIT": "30/d", "WS_HEARTBEAT_SECONDS": "3600",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    env.pop("DEMO", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "cryptosite.serve", "-b", "127.0.0.1", "-p", str(port)], cwd=BASE_DIR,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port, 60, proc)
+        deadline = time.monotonic() + 60
+        while len(child_pids(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        yield port, proc
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def connections_per_process(port: int, pids: set[int]) -> dict[int, int]:
+    """Established connections to `port` held by each process (its sockets' inodes in /proc/net/tcp)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":  # local port, ESTABLISHED
+            inodes.add(fields[9])
+    out = {}
+    for pid in pids:
+        held = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            held += target.startswith("socket:[") and target[8:-1] in inodes
+        out[pid] = held
+    return out
+
+
+def serving_pids(proc) -> set[int]:
+    return {pid for pid in child_pids(proc.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+
+
+def test_subscribers_on_every_process_receive_the_same_updates(two_processes):
+    port, proc = two_processes
+    clients = []
+    try:
+        for _ in range(16):
+            ws = connect(f"ws://127.0.0.1:{port}/ws", max_size=None)
+            assert json.loads(ws.recv(10))["type"] == "connected"
+            ws.send(json.dumps({"type": "subscribe", "symbol": "BTC"}))
+            assert json.loads(ws.recv(10))["type"] == "subscribed"
+            clients.append(ws)
+        held = connections_per_process(port, serving_pids(proc))
+        assert len(held) == 2 and all(count > 0 for count in held.values()), held
+        time.sleep(0.5)
+        now = int(time.time() * 1000)
+        publish(ticks=[StoredTick("binance", "BTC", Decimal(60000 + i), now + i, now + i) for i in range(20)])
+        for ws in clients:
+            prices = []
+            while len(prices) < 20:
+                message = json.loads(ws.recv(10))
+                if message["type"] == "price_update" and message["timestamp"] >= now:
+                    prices.append(message["price"])
+            assert prices == [60000 + i for i in range(20)]
+    finally:
+        for ws in clients:
+            ws.close()
+
+
+def test_one_clients_budget_is_shared_by_every_process(two_processes):
+    port, proc = two_processes
+    # Ten connections at once, spread by the kernel over both processes; 30 requests in all.
+    sessions = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) for _ in range(10)]
+    try:
+        for session in sessions:
+            assert session.get("/coins").status_code == 200
+        held = connections_per_process(port, serving_pids(proc))
+        assert len(held) == 2 and all(count > 0 for count in held.values()), held
+        statuses = [sessions[i % 10].get("/coins" if i % 2 else "/api/market/ohlc?symbol=BTC&timeframe=2h").status_code
+                    for i in range(20)]
+        assert statuses == [200 if i % 2 else 400 for i in range(20)]
+        limited = sessions[3].get("/coins")
+        assert limited.status_code == 429 and limited.headers["x-ratelimit-remaining"] == "0"
+    finally:
+        for session in sessions:
+            session.close()
