@@ -1,7 +1,18 @@
-"""REST API: /api/market/price and /api/market/ohlc?limit=1000 under load from a second process on
-loopback, beside a bare ASGI endpoint served by daphne the same way."""
+"""REST API under load from wrk (a C load generator, Debian's package), beside peers in the same run:
 
-import json
+- a FastAPI + uvicorn app answering the same payloads from memory (bench/peer_fastapi.py), with
+  as many worker processes as the server under test;
+- the floor for candles: the same 1,000 rows read with one indexed SELECT and rendered with orjson;
+- a bare ASGI app answering a fixed body, under uvicorn and under daphne: what each server costs.
+
+cryptosite runs as `make run` starts it (python -m cryptosite.serve, WEB_CONCURRENCY processes)
+with everything a client gets: the rate limit counted in Redis (set high enough that nothing is
+refused), its headers, CORS, the security headers. The prices are fresh for the whole run.
+"""
+
+import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -11,67 +22,101 @@ from cryptosite.stack import free_port, wait_for_port
 
 from .common import Report
 
-SECONDS = 8
-CONCURRENCY = 16
+SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+WORKERS = int(os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 1)))
+SYMBOLS = ("BTC", "ETH", "SOL", "ADA")
 
 
-def load(url: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.loadgen", url, str(CONCURRENCY), str(SECONDS)],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+def wrk(url: str, connections: int, seconds: int = SECONDS) -> dict:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50%"), "p99": ms("99%"),
+            "errors": int(errors.group(1)) if errors else 0}
 
 
 def fmt(result: dict) -> str:
-    errors = f", {result['errors']} non-200" if result["errors"] else ""
-    return f"{result['rps']:,.0f} req/s, p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms{errors}"
+    errors = f", {result['errors']} non-2xx" if result["errors"] else ""
+    return f"{result['rps']:,.0f} req/s, p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms{errors}"
+
+
+def ratio(ours: dict, peer: dict) -> str:
+    return f"**{ours['rps'] / peer['rps']:.2f}x** req/s, p99 {ours['p99'] / peer['p99']:.2f}x"
 
 
 def seed() -> None:
-    from market import services
+    from django.conf import settings
+
+    from market import selectors, services
     from market.domain.prices import Quote
-    from market.models import Candle
+    from market.models import Candle, TrackedMarket
     from market.sandbox import simulation as sim
 
+    settings.POLL_INTERVAL = 3600  # as in the server: the documents stay fresh all run
+    selectors.forget_poll_schedule()
     now = int(time.time() * 1000)
-    services.record_quotes("binance", [Quote("BTC", Decimal("50000.5"), now)], now)
-    candles = sim.series("ETH", "1h", now - 999 * 3_600_000, now, now)
+    for source in ("binance", "coinbase"):
+        for symbol in SYMBOLS:
+            TrackedMarket.objects.get_or_create(source=source, symbol=symbol)
+    for source in ("binance", "coinbase"):
+        services.record_quotes(source, [Quote(s, Decimal("50000.5") + i, now) for i, s in enumerate(SYMBOLS)], now)
     Candle.objects.filter(symbol="ETH").delete()
-    services.upsert_candles("binance", "ETH", "1h", candles)
-
-
-def queries_per_cached_price() -> int:
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-
-    client = Client()
-    client.get("/api/market/price?symbol=BTC")  # fills the cache
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get("/api/market/price?symbol=BTC")
-    assert response.status_code == 200, response.content
-    return len(ctx.captured_queries)
+    services.upsert_candles("binance", "ETH", "1h", sim.series("ETH", "1h", now - 1000 * 3_600_000, now, now))
 
 
 def run(scratch) -> Report:
-    report = Report("REST API under load (16 concurrent connections, 8 s each)")
+    if shutil.which("wrk") is None:
+        raise SystemExit("the HTTP benchmark needs wrk: `apt-get install wrk` (make bench installs it)")
+    from django.conf import settings
+
+    report = Report(f"REST API under load (wrk on the same 2 cores, {SECONDS} s per row; "
+                    f"{WORKERS} server processes each for cryptosite and the FastAPI peer)")
+    # Intervals of an hour keep the seeded prices and the open candle fresh all run long (served,
+    # not fetched), as a running poller keeps them; no exchange is called.
+    env = {"POLL_INTERVAL": "3600", "CANDLE_SYNC_INTERVAL": "3600", "WEB_CONCURRENCY": str(WORKERS)}
+    os.environ.update(env)
     seed()
-    report.add("database queries per cached /api/market/price", str(queries_per_cached_price()), "–")
-    servers = {}
+    database = settings.DATABASES["default"]["NAME"]
+    uvicorn = [sys.executable, "-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+               "--log-level", "warning", "--host", "127.0.0.1"]
+    ports = {name: free_port() for name in ("ours", "peer", "bare_uvicorn", "bare_daphne")}
+    procs = {
+        "ours": scratch.spawn([sys.executable, "-m", "cryptosite.serve", "-b", "127.0.0.1", "-p", str(ports["ours"])], **env),
+        "peer": scratch.spawn([*uvicorn, "--port", str(ports["peer"]), "--workers", str(WORKERS), "bench.peer_fastapi:app"],
+                              PEER_DATABASE=str(database)),
+        "bare_uvicorn": scratch.spawn([*uvicorn, "--port", str(ports["bare_uvicorn"]), "bench.bare_asgi:application"]),
+        "bare_daphne": scratch.spawn([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ports["bare_daphne"]),
+                                      "bench.bare_asgi:application"]),
+    }
     try:
-        for name, app in (("app", "cryptosite.asgi:application"), ("bare", "bench.bare_asgi:application")):
-            port = free_port()
-            servers[name] = (port, scratch.spawn([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
-                                                 POLL_INTERVAL="3600"))
-            wait_for_port("127.0.0.1", port, 60, servers[name][1])
-        app, bare = servers["app"][0], servers["bare"][0]
-        load(f"http://127.0.0.1:{app}/api/market/price?symbol=BTC")  # warm-up
-        baseline = load(f"http://127.0.0.1:{bare}/")
-        report.add("GET /api/market/price?symbol=BTC (cached)", fmt(load(f"http://127.0.0.1:{app}/api/market/price?symbol=BTC")),
-                   fmt(baseline) + " (bare ASGI)")
-        report.add("GET /api/market/ohlc?symbol=ETH&timeframe=1h&limit=1000",
-                   fmt(load(f"http://127.0.0.1:{app}/api/market/ohlc?symbol=ETH&timeframe=1h&limit=1000")), "same bare ASGI")
+        for name, proc in procs.items():
+            wait_for_port("127.0.0.1", ports[name], 60, proc)
+        ours, peer = f"http://127.0.0.1:{ports['ours']}", f"http://127.0.0.1:{ports['peer']}"
+        ohlc = "/api/market/ohlc?symbol=ETH&timeframe=1h&limit=1000"
+        for path in ("/api/market/price?symbol=BTC", "/prices", "/coins", ohlc):
+            wrk(ours + path, 10, 2)  # warm-up: connections, documents, caches
+            wrk(peer + path.replace("/api/market/ohlc", "/floor/ohlc"), 10, 2)
+        for label, path in (("GET /api/market/price?symbol=BTC (fresh price)", "/api/market/price?symbol=BTC"),
+                            ("GET /prices", "/prices"), ("GET /coins", "/coins")):
+            for connections in (1, 50):
+                a, b = wrk(ours + path, connections), wrk(peer + path, connections)
+                report.add(f"{label}, {connections} connection{'s' if connections > 1 else ''}", fmt(a),
+                           f"{fmt(b)} (FastAPI peer); ours {ratio(a, b)}")
+        for connections in (1, 10, 50):
+            a, b = wrk(ours + ohlc, connections), wrk(peer + "/floor/ohlc?symbol=ETH&timeframe=1h&limit=1000", connections)
+            report.add(f"GET {ohlc}, {connections} connection{'s' if connections > 1 else ''}", fmt(a),
+                       f"{fmt(b)} (one indexed SELECT + orjson, in the peer); ours {ratio(a, b)}")
+        bare_u, bare_d = wrk(f"http://127.0.0.1:{ports['bare_uvicorn']}/", 50), wrk(f"http://127.0.0.1:{ports['bare_daphne']}/", 50)
+        report.add("bare ASGI app, fixed body, one process, 50 connections", f"{fmt(bare_u)} (uvicorn, the default server)",
+                   f"{fmt(bare_d)} (daphne)")
     finally:
-        for _, proc in servers.values():
+        for proc in procs.values():
             proc.terminate()
-            proc.wait(10)
+        for proc in procs.values():
+            proc.wait(15)
     return report

@@ -16,15 +16,38 @@ from cryptosite.stack import free_port, wait_for_port
 
 from .common import Report, percentile, raise_fd_limit
 
-SIZES = (100, 1000, 5000)
+SIZES = (100, 1000, 5000, 20000)
 ROUNDS = 5
 
 
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """Resident memory of a process and all its descendants (the server's worker processes)."""
+    total = 0
+    for proc in [pid, *descendants(pid)]:
+        try:
+            for line in Path(f"/proc/{proc}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
 
 
 def start_clients(url: str, n: int, protocol: str) -> subprocess.Popen:
@@ -70,33 +93,33 @@ def describe(latencies: list[float], n: int) -> str:
 def run(scratch) -> Report:
     report = Report(f"Streaming fan-out ({ROUNDS} updates to N subscribers of one symbol)")
     ours_port, bare_port = free_port(), free_port()
-    daphne = scratch.spawn([sys.executable, "-m", "cryptosite.serve", "--websocket_connect_timeout", "30", "-b", "127.0.0.1",
-                            "-p", str(ours_port), "cryptosite.asgi:application"],
+    server = scratch.spawn([sys.executable, "-m", "cryptosite.serve", "-b", "127.0.0.1", "-p", str(ours_port)],
                            WS_HEARTBEAT_SECONDS="3600")
     bare = scratch.spawn([sys.executable, "-m", "bench.bare_ws", str(bare_port)])
     try:
-        wait_for_port("127.0.0.1", ours_port, 60, daphne)
+        wait_for_port("127.0.0.1", ours_port, 60, server)
         wait_for_port("127.0.0.1", bare_port, 30, bare)
         for n in SIZES:
             try:
-                report.add(f"{n:,} subscribers", *measure(n, daphne, bare, ours_port, bare_port))
+                report.add(f"{n:,} subscribers", *measure(n, server, bare, ours_port, bare_port))
             except Exception as exc:  # report the failure, keep the other sizes
                 report.add(f"{n:,} subscribers", f"failed: {exc}", "–")
     finally:
-        for proc in (daphne, bare):
+        for proc in (server, bare):
             proc.terminate()
             proc.wait(15)
     return report
 
 
-def measure(n: int, daphne, bare, ours_port: int, bare_port: int) -> tuple[str, str]:
-    before = rss_kib(daphne.pid)
+def measure(n: int, server, bare, ours_port: int, bare_port: int) -> tuple[str, str]:
+    before = rss_kib(server.pid)
     clients = start_clients(f"ws://127.0.0.1:{ours_port}/ws", n, "cryptosite")
-    per_conn = (rss_kib(daphne.pid) - before) / n
+    per_conn = (rss_kib(server.pid) - before) / n
     for i in range(ROUNDS):
         publish_ours(i)
         time.sleep(1 + n / 2000)
-    ours = describe(finish(clients), n) + f"; {per_conn:.0f} KiB per idle connection"
+    ours_latencies = finish(clients)
+    ours = describe(ours_latencies, n) + f"; {per_conn:.0f} KiB per idle connection"
 
     before = rss_kib(bare.pid)
     clients = start_clients(f"ws://127.0.0.1:{bare_port}", n, "bare")
@@ -104,5 +127,8 @@ def measure(n: int, daphne, bare, ours_port: int, bare_port: int) -> tuple[str, 
     for i in range(ROUNDS):
         asyncio.run(publish_bare(bare_port, i))
         time.sleep(1 + n / 2000)
-    theirs = describe(finish(clients), n) + f"; {bare_conn:.0f} KiB per idle connection"
+    bare_latencies = finish(clients)
+    theirs = describe(bare_latencies, n) + f"; {bare_conn:.0f} KiB per idle connection"
+    if ours_latencies and bare_latencies:
+        theirs += f"; ours p99 **{percentile(ours_latencies, 99) / max(percentile(bare_latencies, 99), 1):.2f}x**"
     return ours, theirs

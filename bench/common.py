@@ -14,9 +14,13 @@ from cryptosite.stack import BASE_DIR, free_port, redis_server_binary, wait_for_
 RESULTS = BASE_DIR / "bench" / "results"
 
 
-def raise_fd_limit() -> None:
+def raise_fd_limit(wanted: int = 65536) -> None:
+    """Room for tens of thousands of sockets (root may raise the hard limit too)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(wanted, hard), max(wanted, hard)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class Scratch:
