@@ -22,7 +22,8 @@ async def handler(ws):
 
 
 async def main(port: int) -> None:
-    async with websockets.serve(handler, "127.0.0.1", port, max_queue=None, ping_interval=None):
+    # Keepalive pings every 20 s, as uvicorn sends them to cryptosite's clients (and websockets by default).
+    async with websockets.serve(handler, "127.0.0.1", port, max_queue=None, ping_interval=20):
         await asyncio.Future()
 
 

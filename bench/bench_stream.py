@@ -50,19 +50,29 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def start_clients(url: str, n: int, protocol: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "bench.wsclients", url, str(n), str(ROUNDS), protocol],
-                            stdout=subprocess.PIPE, text=True, preexec_fn=raise_fd_limit)
-    line = proc.stdout.readline().strip()
-    if line != "ready":
-        raise RuntimeError(f"clients failed: {line!r}")
-    return proc
+PER_PROCESS = 9000  # this machine allows 20,000 open files per process, and no more
 
 
-def finish(proc: subprocess.Popen) -> list[float]:
-    out = proc.stdout.readline()
-    proc.wait(30)
-    return json.loads(out)["latencies"]
+def start_clients(url: str, n: int, protocol: str) -> list[subprocess.Popen]:
+    """N subscribers, in as many client processes as the descriptor limit needs; returns once all
+    of them are subscribed."""
+    shares = [min(PER_PROCESS, n - start) for start in range(0, n, PER_PROCESS)]
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.wsclients", url, str(share), str(ROUNDS), protocol],
+                              stdout=subprocess.PIPE, text=True, preexec_fn=raise_fd_limit) for share in shares]
+    for proc in procs:
+        line = proc.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"clients failed: {line!r}")
+    return procs
+
+
+def finish(procs: list[subprocess.Popen]) -> list[float]:
+    latencies = []
+    for proc in procs:
+        out = proc.stdout.readline()
+        proc.wait(60)
+        latencies += json.loads(out)["latencies"]
+    return latencies
 
 
 def publish_ours(i: int) -> float:
@@ -99,6 +109,11 @@ def run(scratch) -> Report:
     try:
         wait_for_port("127.0.0.1", ours_port, 60, server)
         wait_for_port("127.0.0.1", bare_port, 30, bare)
+        warm = start_clients(f"ws://127.0.0.1:{ours_port}/ws", 100, "cryptosite")  # warm-up, not reported
+        for i in range(ROUNDS):
+            publish_ours(i)
+            time.sleep(0.5)
+        finish(warm)
         for n in SIZES:
             try:
                 report.add(f"{n:,} subscribers", *measure(n, server, bare, ours_port, bare_port))
@@ -121,6 +136,8 @@ def measure(n: int, server, bare, ours_port: int, bare_port: int) -> tuple[str, 
     ours_latencies = finish(clients)
     ours = describe(ours_latencies, n) + f"; {per_conn:.0f} KiB per idle connection"
 
+    if n > 19_000:
+        return ours, "not measured: one process cannot hold 20,000 sockets under this machine's limit of 20,000 open files"
     before = rss_kib(bare.pid)
     clients = start_clients(f"ws://127.0.0.1:{bare_port}", n, "bare")
     bare_conn = (rss_kib(bare.pid) - before) / n

@@ -4,11 +4,14 @@ import asyncio
 import json
 import time
 import uuid
+from collections import deque
 from datetime import UTC, datetime
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from market import services
@@ -17,9 +20,11 @@ from market.payloads import candle_payload, price_payload
 
 from .groups import ohlc_group, price_group
 from .protocol import ProtocolError, Subscription, parse_message, parse_subscriptions
+from .uvicorn_transport import SEND_NOW
 
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+RENDERED = "__rendered__"  # an event's JSON, rendered by its first local subscriber
 
 
 def _now_iso() -> str:
@@ -31,6 +36,32 @@ def _group(sub: Subscription) -> str:
 
 
 class PriceStreamConsumer(AsyncWebsocketConsumer):
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' consumer loop, made lean for fan-out. Channels waits on the client and on the
+        channel layer at once, with a new task and a wake-up for every message; a price fanned out
+        to thousands of subscribers paid that thousands of times. Here the client's events are
+        dispatched from one loop, and the channel layer's reader hands group messages to deliver()
+        directly (streaming.layer), which writes them out at once."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        # uvicorn's connection (streaming.uvicorn_transport) takes a message with a plain call;
+        # any other server gets them in order through an outbox.
+        self.send_now = scope.get("extensions", {}).get(SEND_NOW)
+        self.outbox: deque[dict] = deque()
+        self.draining: asyncio.Task | None = None
+        self.channel_layer.attach(self.channel_name, self.deliver)
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            self.channel_layer.detach(self.channel_name)
+            if self.draining is not None:
+                self.draining.cancel()
+
     async def connect(self) -> None:
         self.client_id = str(uuid.uuid4())
         self.seq = 0
@@ -57,9 +88,38 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(_group(sub), self.channel_name)
 
     async def send_json(self, payload: dict) -> None:
+        self._emit(self._numbered(json.dumps(payload)))
+
+    def _numbered(self, rendered: str) -> str:
+        """A rendered JSON object with this connection's next `seq` as its last member."""
         self.seq += 1
         self.last_sent = time.monotonic()
-        await self.send(text_data=json.dumps({**payload, "seq": self.seq}))
+        return f'{rendered[:-1]}, "seq": {self.seq}}}'
+
+    def _emit(self, text: str | None, close: dict | None = None) -> None:
+        """Hand a message (or the close) to the client, after everything emitted before it."""
+        if self.send_now is not None and not self.outbox and close is None:
+            self.send_now(text)
+            return
+        self.outbox.append(close or {"type": "websocket.send", "text": text})
+        if self.draining is None or self.draining.done():
+            self.draining = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        while self.outbox:
+            message = self.outbox.popleft()
+            if message["type"] == "websocket.send" and self.send_now is not None:
+                self.send_now(message["text"])
+            else:
+                await self.base_send(message)
+
+    async def close(self, code=None, reason=None) -> None:
+        message = {"type": "websocket.close"}
+        if code is not None and code is not True:
+            message["code"] = code
+        if reason:
+            message["reason"] = reason
+        self._emit(None, close=message)
 
     async def error(self, message: str) -> None:
         await self.send_json({"type": "error", "error": message})
@@ -172,19 +232,23 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
     # --- from the channel layer ----------------------------------------------------------------
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale database connections before every handler: a hop to its one
-        # database thread per message, which for an update fanned out to thousands of
-        # subscribers is nearly all of the cost. Every query here goes through
-        # database_sync_to_async, which closes stale connections around itself.
+        # database thread per message. Every query here goes through database_sync_to_async,
+        # which closes stale connections around itself.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def price_update(self, event: dict) -> None:
-        await self.send_json({"type": "price_update", **event["data"]})
-
-    async def ohlc_update(self, event: dict) -> None:
-        await self.send_json({"type": "ohlc_update", **event["data"]})
+    def deliver(self, event: dict) -> None:
+        """A group message (price.update, ohlc.update), called by the channel layer's reader. The
+        event is the same object for every local subscriber: it is rendered once, and each
+        connection only adds its own `seq`."""
+        if self.closing:
+            return
+        rendered = event.get(RENDERED)
+        if rendered is None:
+            rendered = event[RENDERED] = json.dumps({"type": event["type"].replace(".", "_"), **event["data"]})
+        self._emit(self._numbered(rendered))
 
     async def _heartbeat(self) -> None:
         interval = settings.WS_HEARTBEAT_SECONDS

@@ -10,10 +10,20 @@ receive() is a plain wait on its own queue. Messages for channels that no longer
 dropped instead of piling up. When thousands of clients subscribe at once, a call that finds
 every Redis connection of the pool in use waits for one (BlockingConnectionPool) instead of
 failing the consumer. Sending, groups, capacities and expiry are channels-redis's own.
+
+A consumer may also attach a callback for its channel instead of receiving: the reader then hands
+it each message at once (streaming.consumers does, so a price fanned out to thousands of local
+subscribers costs no queue, task or wake-up per subscriber).
+
+Group memberships live in Redis, which forgets them when it restarts and expires them after
+`group_expiry`: a subscriber would stay connected and hear nothing. So the layer also keeps this
+process's memberships, and adds them to Redis again when its reader has lost Redis and reaches
+it again, and every REJOIN_SECONDS, long before they could expire.
 """
 
 import asyncio
 import logging
+import time
 
 from channels_redis.core import BoundedQueue, RedisChannelLayer
 from redis import asyncio as aioredis
@@ -22,10 +32,42 @@ log = logging.getLogger(__name__)
 
 
 class ProcessFanoutChannelLayer(RedisChannelLayer):
+    REJOIN_SECONDS = 600.0
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._inboxes: dict[str, BoundedQueue] = {}
+        self._listeners: dict[str, object] = {}
         self._readers: dict[str, asyncio.Task] = {}
+        self._groups: dict[str, set[str]] = {}  # group -> this process's channels in it
+        self._rejoined = time.monotonic()
+
+    async def group_add(self, group, channel):
+        self._groups.setdefault(group, set()).add(channel)
+        await super().group_add(group, channel)
+
+    async def group_discard(self, group, channel):
+        members = self._groups.get(group)
+        if members is not None:
+            members.discard(channel)
+            if not members:
+                del self._groups[group]
+        await super().group_discard(group, channel)
+
+    async def rejoin(self) -> int:
+        """Add every membership of this process to Redis again (idempotent), one pipeline per group."""
+        count = 0
+        for group, channels in list(self._groups.items()):
+            if not channels:
+                continue
+            pipe = self.connection(self.consistent_hash(group)).pipeline(transaction=False)
+            key = self._group_key(group)
+            pipe.zadd(key, {channel: time.time() for channel in channels})
+            pipe.expire(key, self.group_expiry)
+            await pipe.execute()
+            count += len(channels)
+        self._rejoined = time.monotonic()
+        return count
 
     def create_pool(self, index):
         host = dict(self.hosts[index])
@@ -48,6 +90,15 @@ class ProcessFanoutChannelLayer(RedisChannelLayer):
             self._inboxes.pop(channel, None)
             raise
 
+    def attach(self, channel: str, callback) -> None:
+        """Hand every message for `channel` (a name from new_channel()) to callback(message), a
+        plain function called by the reader, until detach()."""
+        self._listeners[channel] = callback
+        self._ensure_reader(self.non_local_name(channel))
+
+    def detach(self, channel: str) -> None:
+        self._listeners.pop(channel, None)
+
     def _ensure_reader(self, process_channel: str) -> None:
         loop = asyncio.get_running_loop()
         reader = self._readers.get(process_channel)
@@ -56,16 +107,32 @@ class ProcessFanoutChannelLayer(RedisChannelLayer):
 
     async def _read(self, process_channel: str) -> None:
         """Move messages from this process's inbox in Redis to the local channels they name."""
-        while self._inboxes:
+        lost = False
+        while self._inboxes or self._listeners:
             try:
-                target, message = await self.receive_single(process_channel)
+                if lost or time.monotonic() - self._rejoined > self.REJOIN_SECONDS:
+                    joined = await self.rejoin()
+                    if lost:
+                        log.warning("channel layer: Redis is back; %d group memberships added again", joined)
+                    lost = False
+                target, message = await asyncio.wait_for(self.receive_single(process_channel), self.REJOIN_SECONDS)
             except asyncio.CancelledError:
                 raise
+            except TimeoutError:
+                continue  # no message for a while: time to renew the memberships
             except Exception:  # Redis restarting or unreachable: consumers keep waiting
                 log.warning("channel layer: reading the process inbox failed; retrying", exc_info=True)
+                lost = True
                 await asyncio.sleep(1)
                 continue
             for name in target if isinstance(target, list) else [target]:
+                listener = self._listeners.get(name)
+                if listener is not None:
+                    try:
+                        listener(message)
+                    except Exception:  # one consumer's failure must not stop the others' deliveries
+                        log.exception("channel layer: delivering to %s failed", name)
+                    continue
                 inbox = self._inboxes.get(name)
                 if inbox is not None:
                     inbox.put_nowait(message)

@@ -1,8 +1,10 @@
+import subprocess
 import threading
 
 import pytest
 from django.core.cache import cache
 
+from cryptosite.stack import free_port, redis_server_binary, wait_for_port
 from market import selectors
 from market.exchanges import http as exchange_http
 from market.sandbox.server import make_server
@@ -38,3 +40,24 @@ def set_fault(server, exchange: str, **spec) -> None:
 
 def request_count(server, exchange: str) -> int:
     return server.RequestHandlerClass.faults.requests.get(exchange, 0)
+
+
+class OwnRedis:
+    """A Redis server of this test's own, to stop and start again (as an operator's restart does)."""
+
+    def __init__(self, directory):
+        self.port, self.directory = free_port(), directory
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([redis_server_binary(), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.directory)], stdout=subprocess.DEVNULL)
+        wait_for_port("127.0.0.1", self.port, 15, self.proc)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)

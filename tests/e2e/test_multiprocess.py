@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 
@@ -68,29 +69,29 @@ def serving_pids(proc) -> set[int]:
 
 def test_subscribers_on_every_process_receive_the_same_updates(two_processes):
     port, proc = two_processes
-    clients = []
-    try:
+    with ExitStack() as opened:
+        clients = []
         for _ in range(16):
-            ws = connect(f"ws://127.0.0.1:{port}/ws", max_size=None)
+            ws = opened.enter_context(connect(f"ws://127.0.0.1:{port}/ws", max_size=None))
             assert json.loads(ws.recv(10))["type"] == "connected"
             ws.send(json.dumps({"type": "subscribe", "symbol": "BTC"}))
-            assert json.loads(ws.recv(10))["type"] == "subscribed"
-            clients.append(ws)
+            subscribed = json.loads(ws.recv(10))
+            assert subscribed["type"] == "subscribed"
+            clients.append((ws, subscribed["seq"]))
         held = connections_per_process(port, serving_pids(proc))
         assert len(held) == 2 and all(count > 0 for count in held.values()), held
         time.sleep(0.5)
         now = int(time.time() * 1000)
         publish(ticks=[StoredTick("binance", "BTC", Decimal(60000 + i), now + i, now + i) for i in range(20)])
-        for ws in clients:
+        for ws, seq in clients:
             prices = []
             while len(prices) < 20:
                 message = json.loads(ws.recv(10))
+                assert message["seq"] == seq + 1  # every message numbered, none missing
+                seq = message["seq"]
                 if message["type"] == "price_update" and message["timestamp"] >= now:
                     prices.append(message["price"])
             assert prices == [60000 + i for i in range(20)]
-    finally:
-        for ws in clients:
-            ws.close()
 
 
 def test_one_clients_budget_is_shared_by_every_process(two_processes):

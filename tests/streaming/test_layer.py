@@ -1,12 +1,15 @@
 """streaming.layer on the real Redis: one reader per process delivers each group message to every
-local member once, forgets channels that stopped receiving, and waits for a free connection."""
+local member once, forgets channels that stopped receiving, waits for a free connection, and
+keeps its memberships through a Redis restart and past their expiry."""
 
 import asyncio
 import os
+import time
 
 import pytest
 
 from streaming.layer import ProcessFanoutChannelLayer
+from tests.conftest import OwnRedis
 
 
 @pytest.fixture
@@ -61,3 +64,51 @@ async def test_more_concurrent_calls_than_connections_wait_instead_of_failing(la
     await asyncio.sleep(0.1)
     await layer.group_send("many", {"type": "x"})
     assert len(await asyncio.wait_for(asyncio.gather(*receivers), 10)) == 40
+
+
+async def test_memberships_are_added_again_when_redis_comes_back_empty(tmp_path):
+    redis = OwnRedis(tmp_path)
+    hosts = [{"address": redis.url, "socket_timeout": 30}]
+    layer, sender = ProcessFanoutChannelLayer(hosts=hosts, prefix="restart"), ProcessFanoutChannelLayer(hosts=hosts, prefix="restart")
+    received = []
+    try:
+        name = await layer.new_channel()
+        layer.attach(name, received.append)
+        await layer.group_add("prices.binance.BTC", name)
+        await sender.group_send("prices.binance.BTC", {"type": "price.update", "n": 1})
+        await _until(lambda: [m["n"] for m in received] == [1], 5)
+
+        redis.stop()  # memberships, inboxes, everything in Redis is gone
+        await asyncio.sleep(1.5)
+        redis.start()
+        back = time.monotonic()
+        while not any(m["n"] == 2 for m in received):
+            assert time.monotonic() - back < 10, "no message reached the subscriber within 10 s of Redis returning"
+            try:
+                await sender.group_send("prices.binance.BTC", {"type": "price.update", "n": 2})
+            except Exception:  # the sender reconnects too
+                pass
+            await asyncio.sleep(0.5)
+    finally:
+        for each in (layer, sender):
+            await each.close_pools()
+        redis.stop()
+
+
+async def test_memberships_are_renewed_long_before_they_expire(layer, monkeypatch):
+    monkeypatch.setattr(ProcessFanoutChannelLayer, "REJOIN_SECONDS", 0.5)
+    layer.group_expiry = 3  # seconds: without renewal the membership would be gone within the test
+    name = await layer.new_channel()
+    received = []
+    layer.attach(name, received.append)
+    await layer.group_add("g", name)
+    await asyncio.sleep(4)
+    await layer.group_send("g", {"type": "x"})
+    await _until(lambda: len(received) == 1, 5)
+
+
+async def _until(condition, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
