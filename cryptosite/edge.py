@@ -1,7 +1,7 @@
 """The ASGI edge: the hot reads answered without Django's request machinery.
 
-`GET /api/market/price` (one exchange), `/prices` and `/coins` answer the same bytes until the
-next poll; market.documents keeps those bytes in Redis. Here one Redis round trip counts the
+`GET /api/market/price` (one exchange), `/prices`, `/coins` and `/api/market/ohlc` answer the same
+bytes until their data changes; market.documents keeps those bytes in Redis. Here one Redis round trip counts the
 request against the client's rate limit and fetches the document; the answer carries exactly
 the headers Django's middleware would have set (tests/api/test_edge.py compares them). Every
 other request, and any of these the edge cannot answer plainly (no document, a bad parameter,
@@ -18,8 +18,9 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from hiredis import ReplyError
 
-from market import documents
+from market import documents, selectors
 from market.domain.errors import MarketError
+from market.domain.params import ohlc_params
 from market.domain.symbols import price_market
 
 from .pipeline import PipelinedRedis, RedisUnavailable, Script
@@ -28,20 +29,36 @@ from .ratelimit import SCOPE_KEY, SCRIPT, client_ip, hit_for, parse_rate
 log = logging.getLogger(__name__)
 
 
-def _price_document(query: dict) -> str | None:
+def _price_document(query: dict) -> tuple[str, ...]:
     if query.get("symbol") in (None, "") or query.get("source") == "":
-        return None
+        return ()
     try:
         source, symbol = price_market(query.get("symbol"), query.get("source"), settings.EXCHANGES)
     except MarketError:
-        return None  # the view answers with the contract's error
-    return None if source == "composite" else documents.price_key(source, symbol)
+        return ()  # the view answers with the contract's error
+    return () if source == "composite" else (documents.price_key(source, symbol),)
+
+
+OHLC_PARAMETERS = ("symbol", "timeframe", "limit", "source", "start", "end")
+
+
+def _ohlc_document(query: dict) -> tuple[str, ...]:
+    if any(query.get(name) == "" for name in OHLC_PARAMETERS):
+        return ()
+    try:
+        q = ohlc_params(query, settings.EXCHANGES)
+    except MarketError:
+        return ()
+    first, last = selectors.candle_window(q["timeframe"], q["limit"], q["start"], q["end"], selectors.now_ms())
+    return (documents.ohlc_key(q["source"], q["symbol"], q["timeframe"], first, last, q["limit"]),
+            documents.candles_version_key(q["source"], q["symbol"], q["timeframe"]))
 
 
 ROUTES = {
     "/api/market/price": _price_document,
-    "/prices": lambda query: documents.prices_key(),
-    "/coins": lambda query: documents.coins_key(),
+    "/api/market/ohlc": _ohlc_document,
+    "/prices": lambda query: (documents.prices_key(),),
+    "/coins": lambda query: (documents.coins_key(),),
 }
 
 
@@ -156,13 +173,13 @@ class Edge:
             query = dict(parse_qsl(scope["query_string"].decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError:
             return scope
-        key = route(query)
         client = scope.get("client") or (None, None)
-        hit = hit_for("http", parse_rate(settings.RATE_LIMIT), client_ip(client[0], _header(scope, b"x-forwarded-for")), key)
+        ip = client_ip(client[0], _header(scope, b"x-forwarded-for"))
+        hit = hit_for("http", parse_rate(settings.RATE_LIMIT), ip, route(query))
         try:
             reply = await _Redis.script()(keys=hit.keys, args=hit.args)
-        except (RedisUnavailable, ReplyError, OSError):
-            log.warning("edge: Redis unavailable; the request goes to Django", exc_info=True)
+        except (RedisUnavailable, ReplyError, OSError) as exc:
+            log.warning("edge: Redis unavailable (%s); the request goes to Django", exc)
             return scope
         usage = hit.usage(reply)
         body = reply[1] if len(reply) > 1 else None

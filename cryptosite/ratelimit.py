@@ -25,12 +25,15 @@ log = logging.getLogger(__name__)
 EXEMPT_PREFIXES = ("/health", "/static/")
 SCOPE_KEY = "cryptosite.ratelimit"  # a Usage the edge already counted for this request
 
-# KEYS[1]: the client's counter for this window; KEYS[2] (optional): a document to return too.
+# KEYS[1]: the client's counter for this window; KEYS[2] (optional): a document to return too;
+# KEYS[3] (optional): the version of that document's data, appended to its key (market.documents).
 # ARGV[1]: the counter's lifetime in seconds (the window, so it dies with it).
 SCRIPT = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-if KEYS[2] then return {count, redis.call('GET', KEYS[2])} end
+local doc = KEYS[2]
+if doc and KEYS[3] then doc = doc .. ':' .. (redis.call('GET', KEYS[3]) or '0') end
+if doc then return {count, redis.call('GET', doc)} end
 return {count}
 """
 
@@ -113,12 +116,10 @@ class Hit:
         return Usage(self.rate.limit, int(reply[0]), self.end)
 
 
-def hit_for(group: str, rate: Rate, client: str, also_get: str | None = None, now: float | None = None) -> Hit:
+def hit_for(group: str, rate: Rate, client: str, document: tuple[str, ...] = (), now: float | None = None) -> Hit:
+    """`document`: the keys of a document to fetch in the same trip (its key, and its version's)."""
     end = window_end(f"{group}:{client}", rate.period, time.time() if now is None else now)
-    keys = [counter_key(group, rate, client, end)]
-    if also_get:
-        keys.append(also_get)
-    return Hit(rate, end, keys, [rate.period])
+    return Hit(rate, end, [counter_key(group, rate, client, end), *document], [rate.period])
 
 
 def client_ip(remote: str | None, forwarded_for: str | None) -> str:
@@ -171,8 +172,8 @@ class RateLimitMiddleware:
             ip = client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
             try:
                 usage = _count_sync(hit_for(*rule, ip))
-            except Exception:  # the cache being down must not take the API down with it
-                log.warning("rate limiter unavailable; request allowed", exc_info=True)
+            except Exception as exc:  # Redis being down must not take the API down with it: fail open
+                log.warning("rate limiter unavailable (%s); request allowed", exc)
                 return self.get_response(request)
         response = too_many(usage) if usage.limited else self.get_response(request)
         for name, value in usage.headers():

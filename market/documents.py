@@ -1,5 +1,5 @@
 """The hot reads' answers, rendered once when their data changes and kept in Redis as the exact
-bytes to send: `/api/market/price` for a fresh price, `/prices` and `/coins`.
+bytes to send: `/api/market/price` for a fresh price, `/prices`, `/coins` and `/api/market/ohlc`.
 
 The ASGI edge (cryptosite.edge) answers these requests from Redis in the same round trip as the
 rate limit. Without a document (not rendered yet, forgotten, or a price that went stale: its
@@ -10,6 +10,8 @@ same bytes and, for /prices and /coins, stores them for the next request.
 import orjson
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
+from redis.exceptions import RedisError
 
 from . import selectors
 from .payloads import coins_payload, price_payload, prices_payload
@@ -34,6 +36,16 @@ def prices_key() -> str:
 
 def coins_key() -> str:
     return f"{_prefix()}:coins"
+
+
+def candles_version_key(source: str, symbol: str, timeframe: str) -> str:
+    return f"{_prefix()}:candles-version:{source}:{symbol}:{timeframe}"
+
+
+def ohlc_key(source: str, symbol: str, timeframe: str, first: int, last: int, limit: int) -> str:
+    """The document of a candles request, less its version: the stored candles' version of that
+    series (candles_version_key) is appended when it is read or written."""
+    return f"{_prefix()}:ohlc:{source}:{symbol}:{timeframe}:{first}:{last}:{limit}"
 
 
 def render(payload: object) -> bytes:
@@ -68,9 +80,13 @@ def _render_prices() -> bytes:
 
 
 def _cached(key: str, build) -> bytes:
-    """The stored document, or one rendered now and stored unless a fresher one got there first."""
+    """The stored document, or one rendered now and stored unless a fresher one got there first
+    (while Redis is down: rendered, not stored)."""
     client = _redis()
-    body = client.get(key)
+    try:
+        body = client.get(key)
+    except RedisError:
+        return build()
     if body is None:
         body = build()
         client.set(key, body, ex=TRACKED_TTL_SECONDS, nx=True)
@@ -88,3 +104,39 @@ def coins() -> bytes:
 def forget_tracked() -> None:
     """The tracked set changed: /prices and /coins are rendered again on their next request."""
     _redis().delete(prices_key(), coins_key())
+
+
+def ohlc(q: dict, build) -> bytes:
+    """A candles request's answer: the document for the series' current version, or build(now)'s
+    payload rendered and stored under the version read before building (a write during the build
+    moves the version on, so what was built from older candles is never served after it). It lives
+    one poll interval at most, the period in which a request would not try the exchange again."""
+    now = selectors.now_ms()
+    first, last = selectors.candle_window(q["timeframe"], q["limit"], q["start"], q["end"], now)
+    client = _redis()
+    try:
+        version = client.get(candles_version_key(q["source"], q["symbol"], q["timeframe"])) or b"0"
+    except RedisError:
+        return render(build(now))  # Redis is down: rendered, not stored
+    key = f"{ohlc_key(q['source'], q['symbol'], q['timeframe'], first, last, q['limit'])}:{version.decode()}"
+    body = client.get(key)
+    if body is None:
+        body = render(build(now))
+        client.set(key, body, ex=max(1, int(selectors.poll_interval(q["source"]))))
+    return body
+
+
+def candles_changed(series) -> None:
+    """Stored candles of these (source, symbol, timeframe) series changed: their documents are
+    superseded once the change is committed."""
+    series = set(series)
+    if not series:
+        return
+
+    def bump() -> None:
+        pipe = _redis().pipeline(transaction=False)
+        for source, symbol, timeframe in series:
+            pipe.incr(candles_version_key(source, symbol, timeframe))
+        pipe.execute()
+
+    transaction.on_commit(bump)

@@ -170,6 +170,7 @@ def upsert_candles(source: str, symbol: str, timeframe: str, candles: Iterable[C
             unique_fields=["source", "symbol", "timeframe", "open_time"],
             update_fields=CANDLE_FIELDS,
         )
+        documents.candles_changed([(source, symbol, timeframe)])
     return len(rows)
 
 
@@ -233,11 +234,12 @@ def sync_candles(source: str, symbols: list[str], now_ms: int, full: bool = Fals
 
 
 def candles_for_request(
-    source: str, symbol: str, timeframe: str, limit: int, start_ms: int | None, end_ms: int | None
+    source: str, symbol: str, timeframe: str, limit: int, start_ms: int | None, end_ms: int | None,
+    now: int | None = None,
 ) -> list[StoredCandle]:
     """Stored candles for the window; what is missing (or still open though its period has
     ended) is fetched live from the exchange and stored first."""
-    now = selectors.now_ms()
+    now = now or selectors.now_ms()
     first, last = selectors.candle_window(timeframe, limit, start_ms, end_ms, now)
     if first > last:
         return []
@@ -299,4 +301,5 @@ def apply_tick_to_open_candles(ticks: Iterable[StoredTick]) -> list[tuple[str, s
             )
         if rows:
             Candle.objects.bulk_update(rows, ["high", "low", "close", "updated_at"])
+    documents.candles_changed((source, symbol, timeframe) for source, symbol, timeframe, _candle in changed)
     return changed

@@ -8,9 +8,9 @@ from django.conf import settings
 from rest_framework import serializers
 
 from ..domain.errors import InvalidInput
-from ..domain.params import parse_int, parse_limit
+from ..domain.params import ohlc_params, parse_limit
 from ..domain.symbols import normalize_source, normalize_symbol, price_market
-from ..domain.timeframes import TIMEFRAMES, parse_timeframe
+from ..domain.timeframes import TIMEFRAMES
 
 
 class _Query(serializers.Serializer):
@@ -46,19 +46,7 @@ class OhlcQuery(_Query):
     end = serializers.IntegerField(required=False, min_value=0, help_text="epoch ms: last candle open time")
 
     def clean(self, data):
-        source = data.get("source")
-        start = parse_int(data.get("start"), "start", lo=0, hi=10**14)
-        end = parse_int(data.get("end"), "end", lo=0, hi=10**14)
-        if start is not None and end is not None and start > end:
-            raise InvalidInput("Invalid range: start is after end")
-        return {
-            "symbol": normalize_symbol(data.get("symbol")),
-            "timeframe": parse_timeframe(data.get("timeframe") or "1h"),
-            "limit": parse_limit(data.get("limit"), default=100),
-            "source": settings.EXCHANGES[0] if source in (None, "") else normalize_source(source, settings.EXCHANGES),
-            "start": start,
-            "end": end,
-        }
+        return ohlc_params(data, settings.EXCHANGES)
 
 
 class HistoryQuery(_Query):

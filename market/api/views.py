@@ -93,15 +93,12 @@ class OhlcView(APIView):
     )
     def get(self, request):
         q = _query(s.OhlcQuery, request)
-        candles = services.candles_for_request(q["source"], q["symbol"], q["timeframe"], q["limit"], q["start"], q["end"])
-        return Response(
-            {
-                "symbol": q["symbol"],
-                "timeframe": q["timeframe"],
-                "source": q["source"],
-                "ohlc": stored_candle_payloads(candles),
-            }
-        )
+
+        def build(now: int) -> dict:
+            candles = services.candles_for_request(q["source"], q["symbol"], q["timeframe"], q["limit"], q["start"], q["end"], now)
+            return {"symbol": q["symbol"], "timeframe": q["timeframe"], "source": q["source"], "ohlc": stored_candle_payloads(candles)}
+
+        return HttpResponse(documents.ohlc(q, build), content_type="application/json")
 
 
 class PricesView(APIView):

@@ -1,6 +1,10 @@
-"""Parsing of numeric query parameters, shared by every interface."""
+"""Parsing of query parameters, shared by every interface."""
+
+from collections.abc import Mapping
 
 from .errors import InvalidInput
+from .symbols import normalize_source, normalize_symbol
+from .timeframes import parse_timeframe
 
 
 def parse_int(raw: object, name: str, default: int | None = None, lo: int | None = None, hi: int | None = None) -> int | None:
@@ -19,3 +23,21 @@ def parse_int(raw: object, name: str, default: int | None = None, lo: int | None
 
 def parse_limit(raw: object, default: int, lo: int = 1, hi: int = 1000) -> int:
     return parse_int(raw, "limit", default=default, lo=lo, hi=hi)
+
+
+def ohlc_params(data: Mapping, exchanges: list[str]) -> dict:
+    """The candles a request names (symbol, timeframe, limit, source, start, end): REST parameters and
+    the ASGI edge read them with this one rule."""
+    source = data.get("source")
+    start = parse_int(data.get("start"), "start", lo=0, hi=10**14)
+    end = parse_int(data.get("end"), "end", lo=0, hi=10**14)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("Invalid range: start is after end")
+    return {
+        "symbol": normalize_symbol(data.get("symbol")),
+        "timeframe": parse_timeframe(data.get("timeframe") or "1h"),
+        "limit": parse_limit(data.get("limit"), default=100),
+        "source": exchanges[0] if source in (None, "") else normalize_source(source, exchanges),
+        "start": start,
+        "end": end,
+    }

@@ -52,12 +52,21 @@ def store(source: str, symbol: str, price: str, at: int | None = None):
     return services.record_quotes(source, [Quote(symbol, Decimal(price), at)], at)
 
 
+def store_candles(symbol: str, timeframe: str, count: int) -> None:
+    now = now_ms()
+    size = {"1m": 60_000, "1h": 3_600_000}[timeframe]
+    services.upsert_candles("binance", symbol, timeframe, sim.series(symbol, timeframe, now - (count - 1) * size, now, now))
+
+
 @pytest.mark.parametrize("path", ["/api/market/price?symbol=btc", "/api/market/price?symbol=BTC&source=Coinbase",
-                                  "/prices", "/coins"])
+                                  "/prices", "/coins", "/api/market/ohlc?symbol=ETH&timeframe=1h&limit=24",
+                                  "/api/market/ohlc?symbol=ethusdt&limit=3"])
 @pytest.mark.parametrize("request_headers", [{}, {"Origin": "https://example.org"}])
 async def test_the_edge_answers_exactly_what_django_answers(served, monkeypatch, settings, path, request_headers):
     settings.RATE_LIMIT = "1000/d"
-    await _stored(lambda: (store("binance", "BTC", "50000.5"), store("coinbase", "BTC", "50010.25")))
+    await _stored(lambda: (store("binance", "BTC", "50000.5"), store("coinbase", "BTC", "50010.25"),
+                           store_candles("ETH", "1h", 24)))
+    await served.get(path, headers=request_headers)  # renders what the view renders on demand
     fast = await served.get(path, headers=request_headers)
     assert fast.status_code == 200, fast.text
     with monkeypatch.context() as patch:
@@ -131,6 +140,24 @@ async def test_a_price_stored_after_the_document_replaces_it_at_once(served):
     assert (await served.get("/api/market/price?symbol=BTC")).json()["price"] == 101
     prices = (await served.get("/prices")).json()
     assert prices["Binance"]["BTC"]["price"] == 101 and prices["Binance"]["BTC"]["change_pct"] == 1.0
+
+
+async def test_candles_stored_after_the_document_replace_it_at_once(served, sandbox):
+    await _stored(lambda: store_candles("ETH", "1m", 5))
+    path = "/api/market/ohlc?symbol=ETH&timeframe=1m&limit=5"
+    first = (await served.get(path)).json()["ohlc"]
+    assert (await served.get(path)).json()["ohlc"] == first  # now from its document
+    newest = first[-1]
+
+    def move():
+        from market.domain.candles import Candle
+
+        services.upsert_candles("binance", "ETH", "1m", [Candle(newest["timestamp"], Decimal(1), Decimal(9), Decimal(1),
+                                                                 Decimal(7), Decimal(3), False)])
+
+    await _stored(move)
+    again = (await served.get(path)).json()["ohlc"]
+    assert again[:-1] == first[:-1] and again[-1]["close"] == 7 and again[-1]["high"] == 9
 
 
 async def test_an_admin_edit_of_the_tracked_set_reaches_prices_and_coins(served):
