@@ -62,9 +62,11 @@ class HealthView(APIView):
             except DatabaseError:  # reachable but unusable (for example, not migrated)
                 db_ok = False
         newest = max((v["last_tick_utc"] for v in sources.values() if v["last_tick_utc"]), default=None)
-        if not db_ok:
+        # A dependency that is down (the database, or Redis: channel layer, broker, cache) is "down"
+        # and a 503, named in `checks`; prices older than three poll intervals are "degraded".
+        if not (db_ok and layer_ok and broker_ok):
             status = "down"
-        elif not (layer_ok and broker_ok) or any(v["stale"] for v in sources.values()):
+        elif any(v["stale"] for v in sources.values()):
             status = "degraded"
         else:
             status = "ok"

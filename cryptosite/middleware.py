@@ -4,6 +4,8 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import RedisError
 
 from .errors import error_response
 
@@ -44,6 +46,11 @@ class JsonErrorMiddleware:
             return error_response(413, f"Request body over the limit of {settings.MAX_BODY_BYTES} bytes")
         if _wants_html(request.path):
             return None
+        if isinstance(exception, (RedisError, OperationalError, InterfaceError)):
+            # A dependency that went away: the contract's 503, and the system recovers when it returns.
+            which = "Redis" if isinstance(exception, RedisError) else "the database"
+            log.warning("%s unavailable on %s: %s", which, request.path, exception)
+            return error_response(503, f"Service unavailable: {which} cannot be reached")
         log.exception("Unhandled error on %s", request.path)
         return error_response(500, "Internal server error")
 

@@ -83,6 +83,8 @@ class _Protocol(asyncio.Protocol):
 
 
 class PipelinedRedis:
+    RETRY_SECONDS = 1.0
+
     def __init__(self, url: str, timeout: float = 2.0):
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 6379
@@ -91,6 +93,7 @@ class PipelinedRedis:
         self.timeout = timeout
         self.protocol: _Protocol | None = None
         self.connecting: asyncio.Future | None = None
+        self.down_until = 0.0
 
     def lost(self, protocol: _Protocol) -> None:
         if self.protocol is protocol:
@@ -114,11 +117,15 @@ class PipelinedRedis:
 
     async def _protocol(self) -> _Protocol:
         if self.protocol is None:
+            loop = asyncio.get_running_loop()
+            if loop.time() < self.down_until:  # failed a moment ago: do not make every request wait
+                raise RedisUnavailable("Redis unreachable (retrying shortly)")
             if self.connecting is None or self.connecting.done():
                 self.connecting = asyncio.ensure_future(self._connect())
             try:
                 self.protocol = await asyncio.shield(self.connecting)
             except (TimeoutError, OSError) as exc:
+                self.down_until = loop.time() + self.RETRY_SECONDS
                 raise RedisUnavailable(f"Redis unreachable: {exc}") from exc
         return self.protocol
 

@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.models import FloatField, Max
 from django.db.models.functions import Cast
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from .domain.timeframes import TIMEFRAMES, align
 from .models import Candle, ExchangeSchedule, OnDemandMarket, PriceTick, TrackedMarket
@@ -98,22 +99,36 @@ def tracked_by_source() -> dict[str, list[str]]:
     return out
 
 
+class _Unavailable(dict):
+    """What a cache read returns while Redis is down: nothing (the database answers instead)."""
+
+
+def _cache_get_many(keys: list[str]) -> dict:
+    try:
+        return cache.get_many(keys)
+    except RedisError:
+        return _Unavailable()
+
+
 def latest_tick(source: str, symbol: str) -> StoredTick | None:
-    """The newest stored price: from the cache (no query) when it is there."""
-    cached = cache.get(latest_key(source, symbol))
-    if cached:
-        return StoredTick.from_cache(cached)
+    """The newest stored price: from the cache (no query) when it is there, else from the
+    database (also while Redis is down)."""
+    key = latest_key(source, symbol)
+    cached = _cache_get_many([key])
+    if key in cached:
+        return StoredTick.from_cache(cached[key])
     row = PriceTick.objects.filter(source=source, symbol=symbol).order_by("-timestamp").first()
     if row is None:
         return None
     tick = StoredTick.from_model(row)
-    cache.set(latest_key(source, symbol), tick.to_cache(), timeout=None)
+    if not isinstance(cached, _Unavailable):
+        cache.set(key, tick.to_cache(), timeout=None)
     return tick
 
 
 def latest_ticks(markets: dict[str, list[str]]) -> list[StoredTick]:
     keys = {latest_key(src, sym): (src, sym) for src, syms in markets.items() for sym in syms}
-    cached = cache.get_many(list(keys))
+    cached = _cache_get_many(list(keys))
     out = []
     for key, (src, sym) in keys.items():
         tick = StoredTick.from_cache(cached[key]) if key in cached else latest_tick(src, sym)
@@ -138,7 +153,7 @@ def source_freshness() -> dict[str, dict]:
             "last_tick_utc": None if newest is None else newest.isoformat(),
             "age_seconds": age,
             "stale": age is None or age * 1000 > stale_after_ms(source),
-            "last_error": cache.get(f"poll-error:{source}"),
+            "last_error": _cache_get_many([f"poll-error:{source}"]).get(f"poll-error:{source}"),
         }
     return out
 

@@ -245,10 +245,13 @@ class TestHealthAndDocs:
         assert body["sources"]["binance"]["stale"] is False and body["sources"]["binance"]["age_seconds"] < 5
         assert body["last_updated_utc"] is not None
 
-    def test_health_is_degraded_when_redis_is_unreachable(self, client, settings):
+    def test_health_names_a_broker_it_cannot_reach_and_answers_503(self, client, settings):
+        # (Redis really going away and coming back: tests/api/test_outages.py.)
         settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
-        body = client.get("/health").json()
-        assert body["status"] == "degraded" and body["checks"]["broker"] == "down"
+        response = client.get("/health")
+        body = response.json()
+        assert response.status_code == 503
+        assert body["status"] == "down" and body["checks"]["broker"] == "down" and body["checks"]["database"] == "ok"
 
     def test_the_openapi_schema_describes_every_endpoint(self, client):
         schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
