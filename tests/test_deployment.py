@@ -1,5 +1,6 @@
 """Production configuration: settings fail loudly, deploy checks are clean, compose is valid."""
 
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -68,3 +69,34 @@ def test_every_setting_in_env_example_is_read_by_the_settings():
     stack_src = (BASE_DIR / "cryptosite" / "stack.py").read_text()
     missing = [n for n in names if f'"{n}"' not in settings_src and f'"{n}"' not in stack_src]
     assert not missing
+
+
+def _docker_ignored(path: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path, p.removeprefix("**/")) or path.startswith(p + "/")
+               for p in patterns)
+
+
+def test_local_state_stays_out_of_the_image():
+    patterns = [line.strip() for line in (BASE_DIR / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    for local in (".venv", "node_modules", "staticfiles", "var", "db.sqlite3", "demo.sqlite3", "demo.sqlite3-wal",
+                  ".env", ".git", "market/__pycache__"):
+        assert _docker_ignored(local, patterns), local
+    for needed in ("manage.py", "cryptosite", "market", "static", "templates", "package.json", "package-lock.json",
+                   "requirements.txt", "sentiment/model/model.json.gz"):
+        assert not _docker_ignored(needed, patterns), needed
+
+
+def test_the_image_build_steps_give_the_chart_widget_its_library_from_a_clean_clone(tmp_path):
+    """What the Dockerfile does, in a scratch clone of the committed tree (no Docker engine here): the
+    assets stage's node_modules (npm ci from the same lock file; `make` installed it here), then
+    collectstatic, which must find lightweight-charts."""
+    dockerfile = (BASE_DIR / "Dockerfile").read_text()
+    assert "RUN npm ci" in dockerfile and "COPY --from=assets /app/node_modules ./node_modules" in dockerfile
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(BASE_DIR), str(clone)], check=True)
+    assert not (clone / "node_modules").exists()
+    shutil.copytree(BASE_DIR / "node_modules", clone / "node_modules")
+    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "build-only-collectstatic-key-0123456789abcdef"}
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=clone, env=env, check=True)
+    assert list((clone / "staticfiles" / "vendor" / "lightweight-charts").glob("lightweight-charts.standalone.production*.js"))
