@@ -22,12 +22,8 @@ def keyword_baseline(text: str) -> str:
 
 
 def texts() -> list[str]:
-    path = BASE_DIR.parent / "shared" / "data" / "tfns" / "train.csv"
-    if path.is_file():
-        with open(path, newline="", encoding="utf-8") as fh:
-            return [row["text"] for row in csv.DictReader(fh)][:3000]
-    with open(BASE_DIR / "sentiment" / "data" / "crypto_posts.csv", newline="", encoding="utf-8") as fh:
-        return [row["text"] for row in csv.DictReader(fh)] * 20
+    with open(BASE_DIR / "sentiment" / "data" / "tfns" / "train.csv", newline="", encoding="utf-8") as fh:
+        return [row["text"] for row in csv.DictReader(fh)][:3000]
 
 
 def run(scratch) -> Report:

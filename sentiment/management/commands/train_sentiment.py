@@ -1,6 +1,6 @@
 """Fit the sentiment model and write sentiment/model/model.json.gz.
 
-    python manage.py train_sentiment [--data ../shared/data/tfns/train.csv] [--extra more.csv ...]
+    python manage.py train_sentiment [--data sentiment/data/tfns/train.csv] [--extra more.csv ...]
 """
 
 from pathlib import Path
@@ -14,7 +14,7 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 CRYPTO = DATA_DIR / "crypto_posts.csv"
 # Written for evaluation only: never passed to training.
 HOLDOUT = DATA_DIR / "crypto_holdout.csv"
-DEFAULT_DATA = settings.BASE_DIR.parent / "shared" / "data" / "tfns" / "train.csv"
+DEFAULT_DATA = settings.BASE_DIR / "sentiment" / "data" / "tfns" / "train.csv"
 TFNS = "zeroshot/twitter-financial-news-sentiment (train split, MIT licence)"
 
 
