@@ -2,6 +2,7 @@
 broadcaster after the commit."""
 
 import logging
+import uuid
 
 from celery import shared_task
 from celery.signals import worker_ready
@@ -19,19 +20,32 @@ def broadcaster():
     return import_string(settings.MARKET_BROADCASTER)
 
 
+# Delete the lock only while it still holds this run's token: a run that outlived its TTL must not
+# release the lock another run has taken since.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class _Lock:
-    """One run per exchange at a time across every worker (a Redis key with a TTL)."""
+    """One run per exchange at a time across every worker (a Redis key with a TTL, holding a token
+    of this run's own)."""
 
     def __init__(self, name: str, ttl: float):
-        self.key, self.ttl = f"lock:{name}", max(1, int(ttl))
+        self.key, self.ttl = cache.make_key(f"lock:{name}"), max(1, int(ttl))
+        self.token = uuid.uuid4().hex
+
+    def _redis(self):
+        return cache._cache.get_client(write=True)
 
     def __enter__(self) -> bool:
-        self.held = cache.add(self.key, 1, timeout=self.ttl)
+        self.held = bool(self._redis().set(self.key, self.token, nx=True, ex=self.ttl))
         return self.held
 
     def __exit__(self, *exc) -> None:
         if self.held:
-            cache.delete(self.key)
+            self._redis().eval(_RELEASE, 1, self.key, self.token)
 
 
 @shared_task(ignore_result=True)

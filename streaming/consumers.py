@@ -66,6 +66,9 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         self.client_id = str(uuid.uuid4())
         self.seq = 0
         self.subscriptions: dict[Subscription, None] = {}
+        # The newest price sent per (source, symbol): a subscriber never gets one it already has,
+        # nor an older one after it (the snapshot and the broadcast of one tick can cross).
+        self.newest: dict[tuple[str, str], int] = {}
         self.window_start = time.monotonic()
         self.window_count = 0
         self.last_sent = time.monotonic()
@@ -182,6 +185,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 "source" not in message or s.source == sub.source)]
             for s in matching:
                 del self.subscriptions[s]
+                if s.channel == "prices":
+                    self.newest.pop((s.source, s.symbol), None)
                 await self.channel_layer.group_discard(_group(s), self.channel_name)
             await self._confirm(sub, "unsubscribed")
 
@@ -217,12 +222,16 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                     tick = await database_sync_to_async(services.fresh_or_live_tick)(sub.source, sub.symbol)
                 except MarketError:
                     tick = None
-            if tick is not None:
-                await self.send_json({"type": "price_update", **price_payload(tick)})
+            if tick is not None and self._is_new(payload := price_payload(tick)):
+                await self.send_json({"type": "price_update", **payload})
             return
-        candles = await database_sync_to_async(services.candles_for_request)(
-            sub.source, sub.symbol, sub.timeframe, 1, None, None
-        )
+        try:
+            candles = await database_sync_to_async(services.candles_for_request)(
+                sub.source, sub.symbol, sub.timeframe, 1, None, None
+            )
+        except MarketError as exc:  # the exchange failed: say so, keep the subscription and the connection
+            await self.error(f"No candle yet for {sub.symbol} {sub.timeframe} on {sub.source}: {exc}")
+            return
         if candles:
             await self.send_json(
                 {"type": "ohlc_update", "symbol": sub.symbol, "source": sub.source, "timeframe": sub.timeframe,
@@ -239,11 +248,19 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    def _is_new(self, price: dict) -> bool:
+        """Whether this price is newer than any sent for its market; if so, it is the newest now."""
+        market = (price["source"], price["symbol"])
+        if price["timestamp"] <= self.newest.get(market, -1):
+            return False
+        self.newest[market] = price["timestamp"]
+        return True
+
     def deliver(self, event: dict) -> None:
         """A group message (price.update, ohlc.update), called by the channel layer's reader. The
         event is the same object for every local subscriber: it is rendered once, and each
         connection only adds its own `seq`."""
-        if self.closing:
+        if self.closing or (event["type"] == "price.update" and not self._is_new(event["data"])):
             return
         rendered = event.get(RENDERED)
         if rendered is None:

@@ -120,8 +120,9 @@ class ProcessFanoutChannelLayer(RedisChannelLayer):
                 raise
             except TimeoutError:
                 continue  # no message for a while: time to renew the memberships
-            except Exception:  # Redis restarting or unreachable: consumers keep waiting
-                log.warning("channel layer: reading the process inbox failed; retrying", exc_info=True)
+            except Exception as exc:  # Redis restarting or unreachable: consumers keep waiting
+                if not lost:
+                    log.warning("channel layer: Redis lost (%s); retrying every second", exc)
                 lost = True
                 await asyncio.sleep(1)
                 continue

@@ -15,6 +15,7 @@ from cryptosite.asgi import application
 from market import services
 from market.domain.prices import Quote
 from streaming.broadcast import publish
+from tests.conftest import set_fault
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -179,3 +180,31 @@ async def test_allowed_browser_origins_and_clients_without_origin_are_accepted()
     for origin in (b"http://localhost:8000", None):
         ws = await connect(origin)
         await ws.disconnect()
+
+
+async def test_a_price_the_subscriber_already_has_is_never_sent_again(sandbox):
+    ticks = await store("BTC", "50000.5")
+    ws = await connect()
+    await send(ws, {"type": "subscribe", "symbol": "BTC"})
+    snapshot = await ws.receive_json_from(timeout=5)
+    assert snapshot["price"] == 50000.5
+    await sync_to_async(publish)(ticks=ticks)  # the broadcast of the tick the snapshot already carried
+    await asyncio.sleep(0.01)
+    await sync_to_async(publish)(ticks=await store("BTC", "50001"))
+    update = await ws.receive_json_from(timeout=5)
+    assert update["price"] == 50001 and update["seq"] == snapshot["seq"] + 1
+
+
+async def test_a_candle_subscription_the_exchange_fails_gets_an_error_and_the_connection_stays(sandbox):
+    from market.models import TrackedMarket
+
+    await sync_to_async(TrackedMarket.objects.get_or_create)(source="binance", symbol="BTC")
+    set_fault(sandbox, "binance", mode="error", status=500)
+    ws = await connect()
+    confirmed = await send(ws, {"type": "subscribe", "symbol": "BTC", "channel": "ohlc", "timeframe": "1m"})
+    assert confirmed["type"] == "subscribed"
+    error = await ws.receive_json_from(timeout=15)
+    assert error["type"] == "error" and "BTC 1m" in error["error"]
+    assert (await send(ws, {"type": "ping"}))["type"] == "pong"
+    subs = await send(ws, {"type": "get_subscriptions"})
+    assert subs["subscriptions"] == [{"symbol": "BTC", "source": "binance", "channel": "ohlc", "timeframe": "1m"}]
