@@ -4,6 +4,7 @@ import threading
 import pytest
 from django.core.cache import cache
 
+from cryptosite import handler
 from cryptosite.stack import free_port, redis_server_binary, wait_for_port
 from market import selectors
 from market.exchanges import http as exchange_http
@@ -18,6 +19,9 @@ def _clean_shared_state():
     selectors.forget_poll_schedule()
     yield
     exchange_http.reset_state()
+    # Requests through the served application ran on its thread pool: close those threads' database
+    # connections (PostgreSQL cannot drop the test database while they are open).
+    handler.close_connections()
 
 
 @pytest.fixture

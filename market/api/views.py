@@ -6,6 +6,7 @@ import io
 
 from django.conf import settings
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -128,7 +129,11 @@ class HistoryView(APIView):
     @extend_schema(
         operation_id="widget_history",
         parameters=[s.HistoryQuery],
-        responses={200: s.HistoryOut(many=True), 400: ERRORS[400], 404: ERRORS[404], 429: ERRORS[429]},
+        responses={
+            (200, "application/json"): s.HistoryOut(many=True),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format=csv: timestamp,source,symbol,price,change_pct"),
+            400: ERRORS[400], 404: ERRORS[404], 429: ERRORS[429],
+        },
         summary="Stored ticks, newest first (format=csv for the original price log's columns)",
     )
     def get(self, request):

@@ -39,6 +39,12 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def server_database(tmp_path: Path) -> str:
+    """The database a server started by a test uses: the one DATABASE_URL names when the run is
+    pointed at one (CI's PostgreSQL pass), else a SQLite file of the test's own."""
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'db.sqlite3'}"
+
+
 class RunningStack:
     """`python -m cryptosite.stack --demo` (what `make demo` runs) on free ports."""
 

@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 from cryptosite.stack import BASE_DIR, free_port, wait_for_port
 from market.ticks import StoredTick
 from streaming.broadcast import publish
-from tests.e2e.conftest import child_pids
+from tests.e2e.conftest import child_pids, server_database
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def two_processes(tmp_path):
     env = {**os.environ, "WEB_CONCURRENCY": "2", "RATE_LIMIT": "30/d", "WS_HEARTBEAT_SECONDS": "3600",
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+           "DATABASE_URL": server_database(tmp_path)}
     env.pop("DEMO", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True,
                    stdout=subprocess.DEVNULL)

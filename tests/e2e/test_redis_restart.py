@@ -19,6 +19,7 @@ from market.ticks import StoredTick
 from streaming.groups import price_group
 from streaming.layer import ProcessFanoutChannelLayer
 from tests.conftest import OwnRedis
+from tests.e2e.conftest import server_database
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +36,7 @@ def redis(tmp_path):
 @pytest.fixture
 def server(redis, tmp_path):
     env = {**os.environ, "REDIS_URL": redis.url, "WEB_CONCURRENCY": "2", "WS_HEARTBEAT_SECONDS": "3600",
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "RATE_LIMIT": "100000/m"}
+           "DATABASE_URL": server_database(tmp_path), "RATE_LIMIT": "100000/m"}
     env.pop("DEMO", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True,
                    stdout=subprocess.DEVNULL)

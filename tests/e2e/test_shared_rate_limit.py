@@ -8,13 +8,14 @@ import httpx
 import pytest
 
 from cryptosite.stack import BASE_DIR, free_port, wait_for_port
+from tests.e2e.conftest import server_database
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def two_servers(tmp_path):
-    env = {**os.environ, "RATE_LIMIT": "10/d", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    env = {**os.environ, "RATE_LIMIT": "10/d", "DATABASE_URL": server_database(tmp_path)}
     env.pop("DEMO", None)
     ports, procs = [free_port(), free_port()], []
     try:

@@ -18,6 +18,7 @@ from websockets.sync.client import connect
 from cryptosite.stack import BASE_DIR, free_port, wait_for_port
 from market.ticks import StoredTick
 from streaming.broadcast import publish
+from tests.e2e.conftest import server_database
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +27,7 @@ LIMIT = 64 * 1024
 
 @pytest.fixture(params=["uvicorn", "daphne"])
 def server(tmp_path, request):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "WS_MAX_BUFFERED_BYTES": str(LIMIT),
+    env = {**os.environ, "DATABASE_URL": server_database(tmp_path), "WS_MAX_BUFFERED_BYTES": str(LIMIT),
            "WS_SEND_BUFFER_BYTES": "16384",
            "WS_HEARTBEAT_SECONDS": "3600"}
     env.pop("DEMO", None)
