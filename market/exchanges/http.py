@@ -7,6 +7,7 @@ sandbox exchange instead of patching this module.
 """
 
 import asyncio
+import math
 import threading
 import time
 import weakref
@@ -14,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from django.core.cache import cache
 
 from .errors import BAD_RESPONSE, TIMEOUT, UNREACHABLE, ExchangeError
 
@@ -49,12 +51,32 @@ async def close_client() -> None:
         await existing.aclose()
 
 
+def _shared_key(exchange: str) -> str:
+    return f"exchange-backoff:{exchange}"
+
+
 def backoff_remaining(exchange: str) -> float:
-    return max(0.0, _blocked_until.get(exchange, 0.0) - time.monotonic())
+    """Seconds before this exchange may be called again: after a 429/418 to any process (the web
+    server's and the worker's processes share one address, so one ban), kept in Redis; this
+    process's own memory of it still holds while Redis is down."""
+    local = _blocked_until.get(exchange, 0.0) - time.monotonic()
+    try:
+        until = cache.get(_shared_key(exchange))
+    except Exception:  # Redis down: this process's memory only
+        until = None
+    return max(0.0, local, (until or 0.0) - time.time())
+
+
+def _back_off(exchange: str, seconds: float) -> None:
+    _blocked_until[exchange] = time.monotonic() + seconds
+    try:
+        cache.set(_shared_key(exchange), time.time() + seconds, timeout=math.ceil(seconds))
+    except Exception:
+        pass
 
 
 def reset_state() -> None:
-    """Forget back-offs and pacing slots (a fresh process's state)."""
+    """Forget this process's back-offs and pacing slots (a fresh process's state)."""
     _blocked_until.clear()
     with _slot_lock:
         _next_slot.clear()
@@ -110,7 +132,7 @@ async def get_json(
         ) from None
     if response.status_code in (429, 418):
         wait = _retry_after(response)
-        _blocked_until[exchange] = time.monotonic() + wait
+        _back_off(exchange, wait)
         raise ExchangeError(f"{display} API rate limit reached; backing off {wait:.0f}s", UNREACHABLE, retry_after=wait)
     if response.status_code >= 400 and response.status_code not in allow_status:
         raise ExchangeError(f"{display} API error: HTTP {response.status_code}", BAD_RESPONSE)

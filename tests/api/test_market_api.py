@@ -9,6 +9,7 @@ import pytest
 
 from market import services
 from market.domain.prices import Quote
+from market.exchanges import http as exchange_http
 from market.models import Candle, PriceTick
 from market.sandbox import simulation as sim
 from tests.conftest import request_count, set_fault
@@ -87,6 +88,14 @@ class TestPrice:
         calls = request_count(sandbox, "coinbase")
         assert_error(client.get("/api/market/price", {"symbol": "ETH", "source": "coinbase"}), 503, "back off")
         assert request_count(sandbox, "coinbase") == calls
+
+    def test_a_back_off_is_shared_by_every_process(self, client, sandbox):
+        set_fault(sandbox, "coinbase", mode="ratelimit", retry_after=30)
+        assert_error(client.get("/api/market/price", {"symbol": "BTC", "source": "coinbase"}), 503)
+        calls = request_count(sandbox, "coinbase")
+        exchange_http.reset_state()  # what another process (the worker) knows: nothing of this one's memory
+        body = assert_error(client.get("/api/market/price", {"symbol": "ETH", "source": "coinbase"}), 503, "back off")
+        assert request_count(sandbox, "coinbase") == calls, body
 
 
 class TestOhlc:
