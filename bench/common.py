@@ -42,7 +42,10 @@ class Scratch:
             "SECURE_SSL_REDIRECT": "false",
             "RATE_LIMIT": "100000000/m",
             "LOG_LEVEL": "WARNING",
+            # As `make run` runs it: every process writes its metrics to files (the slower mode).
+            "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "metrics"),
         }
+        (self.dir / "metrics").mkdir()
         os.environ.update(self.env)
         os.environ.pop("DEMO", None)
 

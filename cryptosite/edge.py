@@ -11,6 +11,7 @@ its limit), goes on to Django, with the rate-limit count the edge already made.
 
 import asyncio
 import logging
+import time
 import weakref
 from urllib.parse import parse_qsl
 
@@ -23,6 +24,7 @@ from market.domain.errors import MarketError
 from market.domain.params import ohlc_params
 from market.domain.symbols import price_market
 
+from . import metrics
 from .pipeline import PipelinedRedis, RedisUnavailable, Script
 from .ratelimit import SCOPE_KEY, SCRIPT, client_ip, hit_for, parse_rate
 
@@ -156,13 +158,23 @@ class Edge:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "GET":
-            route = ROUTES.get(scope["path"])
-            if route is not None:
-                scope = await self._answer(route, scope, send)
-                if scope is None:
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), 500
+
+        async def send_counted(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            route = ROUTES.get(scope["path"]) if scope["method"] == "GET" else None
+            onward = scope if route is None else await self._answer(route, scope, send_counted)
+            if onward is not None:
+                await self.app(onward, receive, send_counted)
+        finally:
+            metrics.observe_request(scope["path"], scope["method"], status, time.perf_counter() - started)
 
     async def _answer(self, route, scope, send):
         """Send the stored document and return None; or return the scope Django gets on with."""

@@ -1,15 +1,23 @@
-"""GET /health: the state of the database, the channel layer, the broker, and every source."""
+"""What an operator's monitor reads: GET /health (the state of the database, the channel layer,
+the broker and every source) and GET /metrics (Prometheus, cryptosite.metrics)."""
 
+import hmac
+import ipaddress
 import os
 
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from market import selectors
+
+from . import metrics
+from .errors import error_response
+from .ratelimit import client_ip
 
 
 def _redis_ok(url: str) -> bool:
@@ -84,3 +92,22 @@ class HealthView(APIView):
             "demo": settings.DEMO,
         }
         return Response(body, status=503 if status == "down" else 200)
+
+
+def metrics_view(request):
+    """Prometheus metrics: to this machine only, or to whoever sends `Authorization: Bearer
+    <METRICS_TOKEN>` when that is set (behind NUM_PROXIES proxies, the client is the proxied one)."""
+    token = settings.METRICS_TOKEN
+    if token:
+        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            return error_response(401, "Metrics need the bearer token set in METRICS_TOKEN")
+    else:
+        ip = client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+        try:
+            local = ipaddress.ip_address(ip).is_loopback
+        except ValueError:
+            local = False
+        if not local:
+            return error_response(403, "Metrics are served to this machine only; set METRICS_TOKEN to read them from elsewhere")
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)

@@ -22,7 +22,7 @@ from .errors import error_response
 
 log = logging.getLogger(__name__)
 
-EXEMPT_PREFIXES = ("/health", "/static/")
+EXEMPT_PREFIXES = ("/health", "/metrics", "/static/")
 SCOPE_KEY = "cryptosite.ratelimit"  # a Usage the edge already counted for this request
 
 # KEYS[1]: the client's counter for this window; KEYS[2] (optional): a document to return too;

@@ -196,6 +196,8 @@ RATE_LIMIT = env.str("RATE_LIMIT", default="100/m")
 ADMIN_LOGIN_RATE_LIMIT = env.str("ADMIN_LOGIN_RATE_LIMIT", default="10/m")
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)
+# /metrics (Prometheus): to this machine only, or with `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
 # --- Sentiment ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ this process (PR_SET_PDEATHSIG); Ctrl-C or SIGTERM stops them all, in order, and
 import argparse
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -93,6 +94,13 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.demo:
             self.env["DEMO"] = "1"
+        # Every process (web, worker) writes its metrics here; /metrics adds them up. A new run
+        # starts from nothing (prometheus-client's rule for its multiprocess mode).
+        if "PROMETHEUS_MULTIPROC_DIR" not in self.env:
+            metrics_dir = self.workdir / ("metrics-demo" if self.demo else "metrics")
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            self.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         try:
             self._start_redis()
             if self.demo:

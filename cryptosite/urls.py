@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from market.api import views as market
 from sentiment import views as sentiment
 
-from .health import HealthView
+from .health import HealthView, metrics_view
 
 
 def _temporary_redirect(request, url: str) -> HttpResponseRedirect:
@@ -34,6 +34,7 @@ urlpatterns = [
         r"^(?P<target>api/market/price|api/market/ohlc|api/sentiment/analyze|prices|coins|history|health)/$",
         lambda request, target: _temporary_redirect(request, f"/{target}"),
     ),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -2,6 +2,7 @@
 broadcaster after the commit."""
 
 import logging
+import time
 import uuid
 
 from celery import shared_task
@@ -9,6 +10,8 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.core.cache import cache
 from django.utils.module_loading import import_string
+
+from cryptosite import metrics
 
 from . import selectors, services
 from .exchanges import ExchangeError
@@ -70,12 +73,16 @@ def poll_exchange(source: str) -> int:
         if not acquired:
             return 0
         now = selectors.now_ms()
+        started = time.perf_counter()
         try:
             ticks = services.poll_quotes(source, selectors.polled_symbols(source), now)
         except ExchangeError as exc:
+            metrics.POLL_FAILURES.labels(source).inc()
             cache.set(f"poll-error:{source}", str(exc), timeout=3600)
             log.warning("poll %s failed: %s", source, exc)
             return 0
+        finally:
+            metrics.POLL_SECONDS.labels(source).observe(time.perf_counter() - started)
         cache.delete(f"poll-error:{source}")
         candles = services.apply_tick_to_open_candles(ticks)
         broadcaster()(ticks=ticks, candles=candles)

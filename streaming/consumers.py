@@ -14,6 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from cryptosite import metrics
 from market import services
 from market.domain.errors import MarketError
 from market.payloads import candle_payload, price_payload
@@ -74,6 +75,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         self.last_sent = time.monotonic()
         self.closing = False
         await self.accept()
+        metrics.WS_CONNECTIONS.inc()
+        self.counted = True
         await self.send_json(
             {
                 "type": "connected",
@@ -85,6 +88,9 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         self.heartbeat = asyncio.create_task(self._heartbeat())
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            metrics.WS_CONNECTIONS.dec()
+            self.counted = False
         if hasattr(self, "heartbeat"):
             self.heartbeat.cancel()
         for sub in list(getattr(self, "subscriptions", {})):
@@ -101,6 +107,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
 
     def _emit(self, text: str | None, close: dict | None = None) -> None:
         """Hand a message (or the close) to the client, after everything emitted before it."""
+        if text is not None:
+            metrics.WS_SENT.inc()
         if self.send_now is not None and not self.outbox and close is None:
             self.send_now(text)
             return

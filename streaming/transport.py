@@ -24,6 +24,8 @@ import socket
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 
+from cryptosite import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -65,6 +67,7 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
             if self.held_bytes > settings.WS_MAX_BUFFERED_BYTES:
                 self.dropped = True
                 log.warning("dropping WebSocket %s: it reads too slowly (%d bytes waiting)", self.client_addr, self.held_bytes)
+                metrics.WS_DROPPED.inc()
                 self.dropConnection(abort=True)
                 return
         super().sendMessage(payload, isBinary, *args, **kwargs)

@@ -20,6 +20,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.exceptions import InvalidState
 from websockets.protocol import State
 
+from cryptosite import metrics
+
 SEND_NOW = "cryptosite.websocket.send_now"
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         held = self.transport.get_write_buffer_size()
         if held > settings.WS_MAX_BUFFERED_BYTES:
             log.warning("dropping WebSocket %s: it reads too slowly (%d bytes waiting)", self.client, held)
+            metrics.WS_DROPPED.inc()
             self.close_sent = True
             self.transport.abort()
             return False

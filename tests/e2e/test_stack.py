@@ -3,6 +3,7 @@ the original systems' clients use it."""
 
 import asyncio
 import json
+import re
 import time
 
 import httpx
@@ -37,6 +38,20 @@ def test_prices_show_both_exchanges_for_every_tracked_symbol_and_refresh(stack):
     # At least two polls have been stored by now (the board refreshed once).
     history = stack.http.get("/history", params={"symbol": "BTC", "source": "Binance", "limit": 2}).json()
     assert len(history) == 2 and history[0]["timestamp"] > history[1]["timestamp"]
+
+
+def test_metrics_add_up_every_process_web_and_worker(stack):
+    """The worker's polls and both web processes' requests, in one scrape (the stack's host is this
+    machine, so no token is needed)."""
+    for _ in range(10):
+        assert stack.http.get("/api/market/price", params={"symbol": "BTC"}).status_code == 200
+    text = stack.http.get("/metrics").text
+    polls = re.search(r'^cryptosite_poll_duration_seconds_count\{exchange="binance"\} ([0-9.e+]+)$', text, re.M)
+    assert polls and float(polls.group(1)) >= 1  # counted in the Celery worker's process
+    served = re.search(r'^cryptosite_http_requests_total\{endpoint="/api/market/price",method="GET",status="200"\} ([0-9.e+]+)$',
+                       text, re.M)
+    assert served and float(served.group(1)) >= 10
+    assert re.search(r'^cryptosite_price_age_seconds\{source="coinbase",symbol="ETH"\} ', text, re.M)
 
 
 def test_the_original_readme_curl_examples_return_their_documented_shapes(stack):

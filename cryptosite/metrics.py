@@ -1,0 +1,96 @@
+"""Prometheus metrics (prometheus-client), so an operator sees the next outage before users do.
+
+Counted where it happens: HTTP requests and their latency per endpoint and status (the ASGI edge,
+which sees every request), WebSocket connections and the messages sent and clients dropped (the
+consumer and the connection), poll duration and failures per exchange (the poll task). Read when
+scraped: the age of the newest price per tracked market, and the Celery queue's depth.
+
+Several processes serve one site (WEB_CONCURRENCY web processes, the Celery worker): with
+PROMETHEUS_MULTIPROC_DIR set (`make run` and compose set it) each writes its numbers there and
+/metrics adds them up; without it (tests, a single process) they live in the process.
+"""
+
+import os
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+HTTP_REQUESTS = Counter("cryptosite_http_requests_total", "HTTP requests answered", ["endpoint", "method", "status"])
+HTTP_SECONDS = Histogram(
+    "cryptosite_http_request_duration_seconds", "Time to answer an HTTP request", ["endpoint"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+WS_CONNECTIONS = Gauge("cryptosite_websocket_connections", "Open WebSocket connections", multiprocess_mode="livesum")
+WS_SENT = Counter("cryptosite_websocket_messages_sent_total", "Messages sent to WebSocket clients")
+WS_DROPPED = Counter("cryptosite_websocket_clients_dropped_total", "WebSocket clients dropped for not reading")
+POLL_SECONDS = Histogram("cryptosite_poll_duration_seconds", "Time of one price poll of an exchange", ["exchange"])
+POLL_FAILURES = Counter("cryptosite_poll_failures_total", "Price polls that failed", ["exchange"])
+
+# Endpoints named as such; anything else is counted under its area, so that no client can grow the
+# number of series by asking for made-up paths.
+ENDPOINTS = frozenset({
+    "/api/market/price", "/api/market/ohlc", "/api/sentiment/analyze", "/prices", "/coins", "/history", "/health",
+    "/metrics", "/api/schema/", "/docs", "/redoc",
+})
+AREAS = ("/admin/", "/widgets/", "/static/")
+
+
+def endpoint_of(path: str) -> str:
+    if path in ENDPOINTS:
+        return path
+    for area in AREAS:
+        if path.startswith(area):
+            return area
+    return "other"
+
+
+def observe_request(path: str, method: str, status: int, seconds: float) -> None:
+    endpoint = endpoint_of(path)
+    HTTP_REQUESTS.labels(endpoint, method if method in ("GET", "POST", "HEAD", "OPTIONS") else "other", str(status)).inc()
+    HTTP_SECONDS.labels(endpoint).observe(seconds)
+
+
+class _ScrapeTime:
+    """Read when /metrics is scraped: how old each tracked market's newest price is, and how many
+    tasks wait in Celery's queue."""
+
+    def collect(self):
+        from django.conf import settings
+
+        from market import selectors
+
+        age = GaugeMetricFamily("cryptosite_price_age_seconds", "Age of the newest stored price", labels=["source", "symbol"])
+        now = time.time() * 1000
+        for tick in selectors.latest_ticks(selectors.tracked_by_source()):
+            age.add_metric([tick.source, tick.symbol], max(0.0, (now - tick.received_ms) / 1000))
+        yield age
+        queue = GaugeMetricFamily("cryptosite_celery_queue_depth", "Tasks waiting in the Celery queue")
+        try:
+            import redis
+
+            client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
+            prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+            queue.add_metric([], client.llen(f"{prefix}{settings.CELERY_TASK_DEFAULT_QUEUE}"))
+            client.close()
+        except Exception:  # the broker is down: /health says so; the depth is unknown
+            pass
+        yield queue
+
+
+_scrape_time = CollectorRegistry(auto_describe=False)
+_scrape_time.register(_ScrapeTime())
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of every metric, added up over the processes when there are several."""
+    if MULTIPROCESS:
+        from prometheus_client import multiprocess
+
+        counted = CollectorRegistry()
+        multiprocess.MultiProcessCollector(counted)
+    else:
+        counted = REGISTRY
+    return generate_latest(counted) + generate_latest(_scrape_time), CONTENT_TYPE_LATEST
