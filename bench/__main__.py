@@ -1,6 +1,7 @@
-"""Run the benchmarks and write bench/results/: python -m bench [sentiment market api stream admin]
+"""Run the benchmarks and write bench/results/: python -m bench [sentiment market api stream admin soak]
 
-Each benchmark writes bench/results/<name>.md; latest.md gathers all of them."""
+Each benchmark writes bench/results/<name>.md; latest.md gathers all of them. `soak` (ten minutes)
+runs only when named."""
 
 import sys
 import time
@@ -9,6 +10,7 @@ from importlib import import_module
 from .common import RESULTS, Scratch, machine, raise_fd_limit
 
 ALL = ("sentiment", "market", "api", "stream", "admin")
+OPTIONAL = ("soak",)
 
 
 def main(names: list[str]) -> None:
@@ -25,7 +27,7 @@ def main(names: list[str]) -> None:
             (RESULTS / f"{name}.md").write_text(section)
     finally:
         scratch.close()
-    sections = [(RESULTS / f"{n}.md").read_text() for n in ALL if (RESULTS / f"{n}.md").exists()]
+    sections = [(RESULTS / f"{n}.md").read_text() for n in ALL + OPTIONAL if (RESULTS / f"{n}.md").exists()]
     (RESULTS / "latest.md").write_text("## Benchmark results\n\n" + "\n".join(sections))
     print(f"wrote {RESULTS / 'latest.md'}")
 
