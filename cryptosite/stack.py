@@ -2,8 +2,9 @@
 end-to-end tests.
 
 Processes: an embedded Redis (when REDIS_URL is unset), the sandbox exchange (DEMO=1),
-the web server (HTTP + WebSocket, WEB_CONCURRENCY processes), one Celery worker and exactly one Celery beat. Each child dies with
-this process (PR_SET_PDEATHSIG); Ctrl-C or SIGTERM stops them all, in order, and waits.
+the web server (HTTP + WebSocket, WEB_CONCURRENCY processes), one Celery worker and exactly one
+Celery beat. Each child dies with this process (PR_SET_PDEATHSIG); a child that exits is started
+again; Ctrl-C or SIGTERM stops them all, in order, and waits.
 
     python -m cryptosite.stack [--demo] [--no-migrate]
 """
@@ -70,14 +71,36 @@ class Stack:
     workdir: Path = BASE_DIR / "var"
     log: object = None  # where children write (default: inherit our stdout/stderr)
     procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    restarts: dict[str, list[float]] = field(default_factory=dict)
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    # A child that dies is started again (a killed worker, an out-of-memory web process); one that
+    # keeps dying (this many times within a minute: a bad setting, say) stops the whole stack.
+    MAX_RESTARTS_PER_MINUTE = 5
+
+    def _popen(self, args: list[str]) -> subprocess.Popen:
         kwargs = {"env": self.env, "cwd": BASE_DIR, "preexec_fn": _die_with_parent, "start_new_session": True}
         if self.log is not None:
             kwargs.update(stdout=self.log, stderr=subprocess.STDOUT)
-        proc = subprocess.Popen(args, **kwargs)
+        return subprocess.Popen(args, **kwargs)
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        proc = self._popen(args)
         self.procs.append((name, proc))
         return proc
+
+    def supervise(self) -> str | None:
+        """Start again every child that has exited; the name of one that cannot be kept running."""
+        for index, (name, proc) in enumerate(self.procs):
+            if proc.poll() is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in self.restarts.get(name, []) if now - t < 60]
+            if len(recent) >= self.MAX_RESTARTS_PER_MINUTE:
+                return name
+            self.restarts[name] = [*recent, now]
+            print(f"cryptosite: {name} exited with {proc.returncode}; starting it again", flush=True)
+            self.procs[index] = (name, self._popen(proc.args))
+        return None
 
     def manage(self, *args: str) -> list[str]:
         return [sys.executable, str(BASE_DIR / "manage.py"), *args]
@@ -140,9 +163,6 @@ class Stack:
         wait_for_port("127.0.0.1", port, 30, proc)
         self.env["SANDBOX_PORT"] = str(port)
 
-    def alive(self) -> bool:
-        return all(proc.poll() is None for _, proc in self.procs)
-
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the children, newest first (beat before worker before web before Redis)."""
         for _name, proc in reversed(self.procs):
@@ -181,12 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"cryptosite is up on http://{stack.host}:{stack.port} (health: /health, docs: /docs, widgets: /widgets/)"
           + (" [DEMO: sandbox exchange]" if stack.demo else ""), flush=True)
+    failing = None
     try:
-        while not stopping and stack.alive():
+        while not stopping and failing is None:
             time.sleep(0.5)
+            failing = stack.supervise()
     finally:
-        dead = [name for name, proc in stack.procs if proc.poll() is not None]
-        print("stopping cryptosite" + (f" ({', '.join(dead)} exited)" if dead and not stopping else ""), flush=True)
+        print("stopping cryptosite" + (f" ({failing} keeps exiting)" if failing and not stopping else ""), flush=True)
         stack.stop()
     return 0 if stopping else 1
 
