@@ -1,12 +1,13 @@
 """The ASGI edge: the hot reads answered without Django's request machinery.
 
 `GET /api/market/price` (one exchange), `/prices`, `/coins` and `/api/market/ohlc` answer the same
-bytes until their data changes; market.documents keeps those bytes in Redis. Here one Redis round trip counts the
-request against the client's rate limit and fetches the document; the answer carries exactly
-the headers Django's middleware would have set (tests/api/test_edge.py compares them). Every
-other request, and any of these the edge cannot answer plainly (no document, a bad parameter,
-a disallowed host, a redirect to HTTPS, an origin to check against a CORS list, a request over
-its limit), goes on to Django, with the rate-limit count the edge already made.
+bytes until their data changes; market.documents keeps those bytes in Redis. Here one Redis round
+trip counts the request against the client's rate limit and fetches the document; the answer
+carries exactly the headers Django's middleware would have set (tests/api/test_edge.py compares
+them). Every other request, and any of these the edge cannot answer plainly (no document, a bad
+parameter, a disallowed host, a redirect to HTTPS, an origin to check against a CORS list, a
+request over its limit), goes on to Django, with the rate-limit count the edge already made.
+Every request's endpoint, status and time are counted here too (cryptosite.metrics).
 """
 
 import asyncio
@@ -26,7 +27,7 @@ from market.domain.symbols import price_market
 
 from . import metrics
 from .pipeline import PipelinedRedis, RedisUnavailable, Script
-from .ratelimit import SCOPE_KEY, SCRIPT, client_ip, hit_for, parse_rate
+from .ratelimit import SCOPE_KEY, SCRIPT, client_ip, hit_for, rule_for
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ class Edge:
             return scope
         client = scope.get("client") or (None, None)
         ip = client_ip(client[0], _header(scope, b"x-forwarded-for"))
-        hit = hit_for("http", parse_rate(settings.RATE_LIMIT), ip, route(query))
+        hit = hit_for(*rule_for("GET", scope["path"]), ip, route(query))
         try:
             reply = await _Redis.script()(keys=hit.keys, args=hit.args)
         except (RedisUnavailable, ReplyError, OSError) as exc:
