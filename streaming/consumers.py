@@ -70,8 +70,9 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         # The newest price sent per (source, symbol): a subscriber never gets one it already has,
         # nor an older one after it (the snapshot and the broadcast of one tick can cross).
         self.newest: dict[tuple[str, str], int] = {}
-        self.window_start = time.monotonic()
-        self.window_count = 0
+        # When the client's latest messages arrived: more than the limit within any one second is
+        # too many (a sliding window: a burst cannot hide across a fixed window's boundary).
+        self.arrivals: deque[float] = deque(maxlen=settings.WS_MAX_MESSAGES_PER_SECOND)
         self.last_sent = time.monotonic()
         self.closing = False
         await self.accept()
@@ -162,10 +163,9 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
 
     def _over_rate(self) -> bool:
         now = time.monotonic()
-        if now - self.window_start >= 1.0:
-            self.window_start, self.window_count = now, 0
-        self.window_count += 1
-        return self.window_count > settings.WS_MAX_MESSAGES_PER_SECOND
+        over = len(self.arrivals) == self.arrivals.maxlen and now - self.arrivals[0] < 1.0
+        self.arrivals.append(now)
+        return over
 
     async def on_subscribe(self, message: dict) -> None:
         subs = parse_subscriptions(message)

@@ -230,8 +230,10 @@ def test_a_browser_origin_outside_allowed_hosts_is_refused(stack):
 def test_fault_switches_give_the_contracts_statuses_and_the_poller_keeps_going(stack):
     stack.sandbox("POST", "/_sandbox/faults", json={"exchange": "coinbase", "mode": "error", "status": 500})
     try:
-        time.sleep(4)  # > 3 poll intervals: coinbase goes stale, binance stays fresh
-        health = stack.http.get("/health").json()
+        deadline = time.monotonic() + 20  # coinbase goes stale after 3 poll intervals; binance stays fresh
+        while not (health := stack.http.get("/health").json())["sources"]["coinbase"]["stale"]:
+            assert time.monotonic() < deadline, "coinbase never went stale"
+            time.sleep(0.3)
         assert health["status"] == "degraded"
         assert health["sources"]["coinbase"]["stale"] and not health["sources"]["binance"]["stale"]
         response = stack.http.get("/api/market/price", params={"symbol": "BTC", "source": "coinbase"})

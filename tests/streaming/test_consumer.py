@@ -106,12 +106,13 @@ async def test_several_symbols_at_once_and_a_chosen_source(sandbox):
     ws = await connect()
     first = await send(ws, {"type": "subscribe", "symbols": ["eth", "SOL-USD"], "source": "Coinbase"})
     assert first["type"] == "subscribed" and first["symbol"] == "ETH" and first["source"] == "coinbase"
-    seen = []
-    while not await ws.receive_nothing(timeout=1):
-        seen.append(await ws.receive_json_from())
-    kinds = {(m["type"], m["symbol"]) for m in seen}
-    assert ("subscribed", "SOL") in kinds and ("price_update", "ETH") in kinds
-    subs = await send(ws, {"type": "get_subscriptions"})
+    kinds = set()
+    while not {("subscribed", "SOL"), ("price_update", "ETH")} <= kinds:  # until both have come
+        message = await ws.receive_json_from(timeout=10)
+        kinds.add((message["type"], message.get("symbol")))
+    await ws.send_to(text_data=json.dumps({"type": "get_subscriptions"}))
+    while (subs := await ws.receive_json_from(timeout=10))["type"] != "subscriptions":
+        assert subs["type"] == "price_update"  # a snapshot still on its way
     assert subs["symbols"] == ["ETH", "SOL"]
     await ws.disconnect()
 
@@ -162,11 +163,11 @@ async def test_a_flooding_client_gets_an_error_then_close_1008(settings):
 async def test_too_many_subscriptions_get_an_error_then_close_1008(sandbox, settings):
     settings.WS_MAX_SUBSCRIPTIONS = 2
     ws = await connect()
-    await send(ws, {"type": "subscribe", "symbols": ["BTC", "ETH"]})
-    while not await ws.receive_nothing(timeout=1):
-        await ws.receive_json_from()
-    error = await send(ws, {"type": "subscribe", "symbol": "SOL"})
-    assert error["type"] == "error" and "limit" in error["error"]
+    await ws.send_to(text_data=json.dumps({"type": "subscribe", "symbols": ["BTC", "ETH"]}))
+    await ws.send_to(text_data=json.dumps({"type": "subscribe", "symbol": "SOL"}))
+    while (error := await ws.receive_json_from(timeout=10))["type"] != "error":  # past confirmations and snapshots
+        assert error["type"] in ("subscribed", "price_update") and error["symbol"] in ("BTC", "ETH")
+    assert "limit" in error["error"]
     assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 1008}
 
 
