@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from . import aio, documents, selectors
 from .domain.candles import Candle as CandleValue
@@ -252,7 +253,7 @@ def candles_for_request(
     # A partly stored range is refreshed at most once per poll interval (a hole may be real: no
     # trades); an empty one is always asked for, so an unknown symbol is a 404 every time.
     attempt_key = f"candle-live:{source}:{symbol}:{timeframe}:{first}:{last}"
-    if needs_fetch and (not stored or cache.add(attempt_key, 1, timeout=max(5, int(selectors.poll_interval(source))))):
+    if needs_fetch and (not stored or _first_attempt(attempt_key, max(5, int(selectors.poll_interval(source))))):
         if not stored:
             ensure_listed(source, symbol)
         try:
@@ -264,6 +265,15 @@ def candles_for_request(
         upsert_candles(source, symbol, timeframe, fetched)
         stored = selectors.candles(source, symbol, timeframe, first, last)
     return stored[-limit:]
+
+
+def _first_attempt(key: str, seconds: int) -> bool:
+    """Whether this is the first try at a live fetch in the period; while Redis is down, no: what
+    is stored is served rather than the exchange asked on every request."""
+    try:
+        return cache.add(key, 1, timeout=seconds)
+    except RedisError:
+        return False
 
 
 def _candle_is_stale(source: str, symbol: str, timeframe: str, open_time: int) -> bool:

@@ -13,6 +13,7 @@ from cryptosite.asgi import application
 from market import services
 from market.domain.prices import Quote
 from market.models import TrackedMarket
+from market.sandbox import simulation as sim
 from tests.conftest import OwnRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,6 +40,7 @@ async def test_endpoints_answer_while_redis_is_down_and_recover_when_it_returns(
         TrackedMarket.objects.get_or_create(source="binance", symbol="BTC")
         now = int(time.time() * 1000)
         services.record_quotes("binance", [Quote("BTC", Decimal("50000.5"), now)], now)
+        services.upsert_candles("binance", "BTC", "1h", sim.series("BTC", "1h", now - 299 * 3_600_000, now, now))
 
     await sync_to_async(seed)()
     transport = httpx.ASGITransport(app=application, client=("198.51.100.8", 5000))
@@ -57,6 +59,11 @@ async def test_endpoints_answer_while_redis_is_down_and_recover_when_it_returns(
             assert "x-ratelimit-remaining" not in price.headers
             prices = await client.get("/prices")
             assert prices.status_code == 200 and prices.json()["Binance"]["BTC"]["price"] == 50000.5
+            # Widgets show their (stale) data, not an error page.
+            board = await client.get("/widgets/prices/?symbols=BTC")
+            assert board.status_code == 200 and "50000.5" in board.text
+            chart = await client.get("/widgets/chart/?symbol=BTC&timeframe=1h")
+            assert chart.status_code == 200
             for path in ("/coins", "/history?symbol=BTC&source=binance", "/api/market/ohlc?symbol=BTC&limit=2"):
                 response = await client.get(path)
                 # 503 when what it needs is gone (Redis, or here the exchange: no sandbox in this test)
