@@ -12,7 +12,7 @@ from pathlib import Path
 
 import websockets
 
-from cryptosite.stack import free_port, wait_for_port
+from cryptosite.stack import descendants, free_port, wait_for_port
 
 from .common import Report, percentile, raise_fd_limit
 
@@ -31,23 +31,6 @@ def rss_kib(pid: int) -> int:
         except OSError:
             pass
     return total
-
-
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 PER_PROCESS = 9000  # this machine allows 20,000 open files per process, and no more

@@ -3,32 +3,20 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from cryptosite.stack import BASE_DIR, free_port
+from cryptosite.stack import BASE_DIR, descendants, free_port, wait_for_port
 
 pytestmark = pytest.mark.e2e
 
 
 def child_pids(pid: int) -> set[int]:
-    """Every descendant of pid (from /proc)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    out, todo = set(), [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            out.add(child)
-            todo.append(child)
-    return out
+    """Every descendant of pid."""
+    return set(descendants(pid))
 
 
 def alive(pid: int) -> bool:
@@ -37,6 +25,25 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+@contextmanager
+def serving(tmp_path: Path, *server_args: str, **env_extra: str):
+    """The web server as the stack starts it (python -m cryptosite.serve) on a migrated database of
+    the test's own; yields (port, process)."""
+    env = {**os.environ, "DATABASE_URL": server_database(tmp_path), "WS_HEARTBEAT_SECONDS": "3600", **env_extra}
+    env.pop("DEMO", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "cryptosite.serve", *server_args, "-b", "127.0.0.1", "-p", str(port)],
+                            cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port, 60, proc)
+        yield port, proc
+    finally:
+        proc.terminate()
+        proc.wait(20)
 
 
 def server_database(tmp_path: Path) -> str:

@@ -3,8 +3,6 @@ each process receive the same updates, and a client's rate-limit budget is one a
 
 import json
 import os
-import subprocess
-import sys
 import time
 from contextlib import ExitStack
 from decimal import Decimal
@@ -14,33 +12,20 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from cryptosite.stack import BASE_DIR, free_port, wait_for_port
 from market.ticks import StoredTick
 from streaming.broadcast import publish
-from tests.e2e.conftest import child_pids, server_database
+from tests.e2e.conftest import child_pids, serving
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def two_processes(tmp_path):
-    env = {**os.environ, "WEB_CONCURRENCY": "2", "RATE_LIMIT": "30/d", "WS_HEARTBEAT_SECONDS": "3600",
-           "DATABASE_URL": server_database(tmp_path)}
-    env.pop("DEMO", None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cryptosite.serve", "-b", "127.0.0.1", "-p", str(port)], cwd=BASE_DIR,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port("127.0.0.1", port, 60, proc)
+    with serving(tmp_path, WEB_CONCURRENCY="2", RATE_LIMIT="30/d") as (port, proc):
         deadline = time.monotonic() + 60
         while len(child_pids(proc.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         yield port, proc
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 def connections_per_process(port: int, pids: set[int]) -> dict[int, int]:

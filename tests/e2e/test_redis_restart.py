@@ -3,9 +3,6 @@ per-connection `seq` unbroken, and the rate limit and the hot reads come back by
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from decimal import Decimal
 
@@ -13,13 +10,12 @@ import httpx
 import pytest
 import websockets
 
-from cryptosite.stack import BASE_DIR, free_port, wait_for_port
 from market.payloads import price_payload
 from market.ticks import StoredTick
 from streaming.groups import price_group
 from streaming.layer import ProcessFanoutChannelLayer
 from tests.conftest import OwnRedis
-from tests.e2e.conftest import server_database
+from tests.e2e.conftest import serving
 
 pytestmark = pytest.mark.e2e
 
@@ -35,20 +31,8 @@ def redis(tmp_path):
 
 @pytest.fixture
 def server(redis, tmp_path):
-    env = {**os.environ, "REDIS_URL": redis.url, "WEB_CONCURRENCY": "2", "WS_HEARTBEAT_SECONDS": "3600",
-           "DATABASE_URL": server_database(tmp_path), "RATE_LIMIT": "100000/m"}
-    env.pop("DEMO", None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cryptosite.serve", "-b", "127.0.0.1", "-p", str(port)], cwd=BASE_DIR,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port("127.0.0.1", port, 60, proc)
+    with serving(tmp_path, REDIS_URL=redis.url, WEB_CONCURRENCY="2", RATE_LIMIT="100000/m") as (port, _proc):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 async def subscriber(port: int, ready: asyncio.Event, counted: list, want: int, seqs: dict, key: int):

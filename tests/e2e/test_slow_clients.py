@@ -7,18 +7,15 @@ import base64
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 from decimal import Decimal
 
 import pytest
 from websockets.sync.client import connect
 
-from cryptosite.stack import BASE_DIR, free_port, wait_for_port
 from market.ticks import StoredTick
 from streaming.broadcast import publish
-from tests.e2e.conftest import server_database
+from tests.e2e.conftest import serving
 
 pytestmark = pytest.mark.e2e
 
@@ -27,22 +24,8 @@ LIMIT = 64 * 1024
 
 @pytest.fixture(params=["uvicorn", "daphne"])
 def server(tmp_path, request):
-    env = {**os.environ, "DATABASE_URL": server_database(tmp_path), "WS_MAX_BUFFERED_BYTES": str(LIMIT),
-           "WS_SEND_BUFFER_BYTES": "16384",
-           "WS_HEARTBEAT_SECONDS": "3600"}
-    env.pop("DEMO", None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cryptosite.serve", "--server", request.param, "-b", "127.0.0.1",
-                             "-p", str(port)], cwd=BASE_DIR, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port("127.0.0.1", port, 60, proc)
+    with serving(tmp_path, "--server", request.param, WS_MAX_BUFFERED_BYTES=str(LIMIT), WS_SEND_BUFFER_BYTES="16384") as (port, _proc):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(15)
 
 
 def frame(text: str) -> bytes:
