@@ -26,7 +26,7 @@ from market.domain.params import ohlc_params
 from market.domain.symbols import price_market
 
 from . import metrics
-from .pipeline import PipelinedRedis, RedisUnavailable, Script
+from .pipeline import PipelinedRedis, RedisStillDown, RedisUnavailable, Script
 from .ratelimit import SCOPE_KEY, SCRIPT, client_ip, hit_for, rule_for
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,8 @@ class Edge:
         try:
             reply = await _Redis.script()(keys=hit.keys, args=hit.args)
         except (RedisUnavailable, ReplyError, OSError) as exc:
-            log.warning("edge: Redis unavailable (%s); the request goes to Django", exc)
+            if not isinstance(exc, RedisStillDown):  # once per failed attempt to connect, not per request
+                log.warning("edge: Redis unavailable (%s); requests go to Django until it is back", exc)
             return scope
         usage = hit.usage(reply)
         body = reply[1] if len(reply) > 1 else None

@@ -12,14 +12,19 @@ edge then lets Django answer them) and the next call connects again.
 
 import asyncio
 import hashlib
+import ssl
 from collections import deque
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
 
 class RedisUnavailable(ConnectionError):
     pass
+
+
+class RedisStillDown(RedisUnavailable):
+    """Failed fast: connecting failed a moment ago (already reported)."""
 
 
 def _command(*parts) -> bytes:
@@ -86,10 +91,15 @@ class PipelinedRedis:
     RETRY_SECONDS = 1.0
 
     def __init__(self, url: str, timeout: float = 2.0):
+        """`url` as redis-py reads it: redis://, rediss:// (TLS) or unix://, with a user, a password
+        and a database number (the path, or `?db=` for a socket)."""
         parts = urlsplit(url)
+        self.scheme = parts.scheme
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 6379
-        self.password = parts.password
-        self.db = int((parts.path or "/0").lstrip("/") or 0)
+        self.socket_path = parts.path if parts.scheme == "unix" else None
+        self.username, self.password = unquote(parts.username or ""), unquote(parts.password or "")
+        db = parse_qs(parts.query).get("db", ["0"])[0] if self.socket_path else (parts.path or "/0").lstrip("/")
+        self.db = int(db or 0)
         self.timeout = timeout
         self.protocol: _Protocol | None = None
         self.connecting: asyncio.Future | None = None
@@ -101,12 +111,16 @@ class PipelinedRedis:
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
-        _transport, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: _Protocol(self), self.host, self.port), self.timeout
-        )
+        if self.socket_path:
+            opening = loop.create_unix_connection(lambda: _Protocol(self), self.socket_path)
+        else:
+            tls = ssl.create_default_context() if self.scheme == "rediss" else None
+            opening = loop.create_connection(lambda: _Protocol(self), self.host, self.port, ssl=tls)
+        _transport, protocol = await asyncio.wait_for(opening, self.timeout)
         setup = []
         if self.password:
-            setup.append(protocol.send(_command("AUTH", self.password)))
+            auth = ("AUTH", self.username, self.password) if self.username else ("AUTH", self.password)
+            setup.append(protocol.send(_command(*auth)))
         if self.db:
             setup.append(protocol.send(_command("SELECT", self.db)))
         for reply in await asyncio.gather(*setup):
@@ -119,7 +133,7 @@ class PipelinedRedis:
         if self.protocol is None:
             loop = asyncio.get_running_loop()
             if loop.time() < self.down_until:  # failed a moment ago: do not make every request wait
-                raise RedisUnavailable("Redis unreachable (retrying shortly)")
+                raise RedisStillDown("Redis unreachable (retrying shortly)")
             if self.connecting is None or self.connecting.done():
                 self.connecting = asyncio.ensure_future(self._connect())
             try:

@@ -151,6 +151,16 @@ def _count_sync(hit: Hit) -> Usage:
     return hit.usage(_script(keys=hit.keys, args=hit.args))
 
 
+_warned_at = [float("-inf")]
+
+
+def _warn_now_and_then(message: str, *args) -> None:
+    """One warning every ten seconds at most: an outage must not flood the log with one per request."""
+    if time.monotonic() - _warned_at[0] >= 10:
+        _warned_at[0] = time.monotonic()
+        log.warning(message, *args)
+
+
 def too_many(usage: Usage):
     response = error_response(429, "Rate limit exceeded", **usage.error_body())
     response["Retry-After"] = str(usage.retry_after)
@@ -173,7 +183,7 @@ class RateLimitMiddleware:
             try:
                 usage = _count_sync(hit_for(*rule, ip))
             except Exception as exc:  # Redis being down must not take the API down with it: fail open
-                log.warning("rate limiter unavailable (%s); request allowed", exc)
+                _warn_now_and_then("rate limiter unavailable (%s); requests are allowed uncounted", exc)
                 return self.get_response(request)
         response = too_many(usage) if usage.limited else self.get_response(request)
         for name, value in usage.headers():
