@@ -5,7 +5,6 @@ The sentiment model is loaded here, before the first request, and a file that is
 stops the process with the reason.
 """
 
-import gc
 import os
 
 import django
@@ -25,10 +24,6 @@ from .handler import ThreadedASGIHandler  # noqa: E402
 
 if reason := problem():
     raise ImproperlyConfigured(f"Sentiment model: {reason}")
-
-# What is loaded by now lives as long as the process: out of the garbage collector's sight, a full
-# collection no longer walks Django's whole object graph (tens of ms, every few hundred requests).
-gc.freeze()
 
 application = ProtocolTypeRouter(
     {
