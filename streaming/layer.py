@@ -27,6 +27,7 @@ import time
 
 from channels_redis.core import BoundedQueue, RedisChannelLayer
 from redis import asyncio as aioredis
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,23 @@ class ProcessFanoutChannelLayer(RedisChannelLayer):
         self._rejoined = time.monotonic()
 
     async def group_add(self, group, channel):
+        """Join now; while Redis is unreachable the membership is kept here and added once it is
+        back (the subscriber is told it is subscribed, and hears the prices from then on)."""
         self._groups.setdefault(group, set()).add(channel)
-        await super().group_add(group, channel)
+        try:
+            await super().group_add(group, channel)
+        except (RedisError, OSError) as exc:
+            log.warning("channel layer: Redis unreachable (%s); %s joins %s when it is back", exc, channel, group)
+            asyncio.get_running_loop().create_task(self._join_when_back(group, channel))
+
+    async def _join_when_back(self, group: str, channel: str) -> None:
+        delay = 0.5
+        while channel in self._groups.get(group, ()):
+            await asyncio.sleep(delay)
+            try:
+                return await super().group_add(group, channel)
+            except (RedisError, OSError):
+                delay = min(delay * 2, 5.0)
 
     async def group_discard(self, group, channel):
         members = self._groups.get(group)
@@ -52,7 +68,10 @@ class ProcessFanoutChannelLayer(RedisChannelLayer):
             members.discard(channel)
             if not members:
                 del self._groups[group]
-        await super().group_discard(group, channel)
+        try:
+            await super().group_discard(group, channel)
+        except (RedisError, OSError):  # Redis unreachable: the membership lapses with group_expiry
+            pass
 
     async def rejoin(self) -> int:
         """Add every membership of this process to Redis again (idempotent), one pipeline per group."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from websockets.sync import client as websockets_sync
 
 from market.domain.timeframes import TIMEFRAMES
 
@@ -372,3 +373,36 @@ def _epoch(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso).timestamp()
+
+
+def test_the_whole_system_recovers_from_its_redis_being_killed(tmp_path):
+    """Embedded Redis killed under `make demo`: the stack starts it again (empty), and the poller,
+    beat, cache, rate limit and every subscriber carry on by themselves."""
+    running = RunningStack(tmp_path)
+    try:
+        running.wait_healthy()
+        with websockets_sync.connect(f"ws://127.0.0.1:{running.port}/ws") as ws:
+            ws.send(json.dumps({"type": "subscribe", "symbol": "BTC"}))
+            while json.loads(ws.recv(10))["type"] != "subscribed":
+                pass
+            redis_pid = next(pid for pid in child_pids(running.proc.pid)
+                             if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes())
+            os.kill(redis_pid, signal.SIGKILL)
+            time.sleep(1)
+            killed_at = time.time() * 1000
+            deadline = time.monotonic() + 30
+            while True:  # prices stored after the restart reach the subscriber
+                assert time.monotonic() < deadline, "no price reached the subscriber after Redis came back"
+                try:
+                    message = json.loads(ws.recv(1))
+                except TimeoutError:
+                    continue
+                if message["type"] == "price_update" and message["timestamp"] > killed_at:
+                    break
+        deadline = time.monotonic() + 30
+        while running.http.get("/health").json()["status"] != "ok":
+            assert time.monotonic() < deadline, "the system did not become healthy again"
+            time.sleep(0.5)
+        assert "x-ratelimit-remaining" in running.http.get("/coins").headers
+    finally:
+        running.stop()

@@ -112,3 +112,28 @@ async def _until(condition, seconds: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def test_joining_while_redis_is_down_takes_effect_once_it_is_back(tmp_path):
+    redis = OwnRedis(tmp_path)
+    hosts = [{"address": redis.url, "socket_timeout": 30}]
+    layer, sender = ProcessFanoutChannelLayer(hosts=hosts, prefix="down"), ProcessFanoutChannelLayer(hosts=hosts, prefix="down")
+    received = []
+    try:
+        name = await layer.new_channel()
+        layer.attach(name, received.append)
+        redis.stop()
+        await layer.group_add("prices.binance.ETH", name)  # a subscribe during the outage: no error
+        redis.start()
+        back = time.monotonic()
+        while not received:
+            assert time.monotonic() - back < 10, "the membership never reached Redis"
+            try:
+                await sender.group_send("prices.binance.ETH", {"type": "price.update", "n": 1})
+            except Exception:
+                pass
+            await asyncio.sleep(0.5)
+    finally:
+        for each in (layer, sender):
+            await each.close_pools()
+        redis.stop()
