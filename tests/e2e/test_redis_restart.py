@@ -35,40 +35,45 @@ def server(redis, tmp_path):
         yield port
 
 
-async def subscriber(port: int, ready: asyncio.Event, counted: list, want: int, seqs: dict, key: int):
+async def subscriber(port: int, subscribed: list, prices: dict, seqs: dict, key: int, want: int):
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws", open_timeout=30) as ws:
         json.loads(await ws.recv())
         await ws.send(json.dumps({"type": "subscribe", "symbol": "BTC"}))
         seqs[key] = [json.loads(await ws.recv())["seq"]]
-        counted.append(key)
-        if len(counted) == SUBSCRIBERS:
-            ready.set()
-        prices = []
-        while len(prices) < want:
+        prices[key] = []
+        subscribed.append(key)
+        while len(prices[key]) < want:
             message = json.loads(await asyncio.wait_for(ws.recv(), 40))
             seqs[key].append(message["seq"])
             if message["type"] == "price_update":
-                prices.append(message["price"])
-        return prices
+                prices[key].append(message["price"])
+
+
+async def until(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)
 
 
 async def test_every_subscriber_hears_again_after_redis_restarts(redis, server):
     port = server
     publisher = ProcessFanoutChannelLayer(hosts=[{"address": redis.url}], prefix="cryptosite")
-    ready, counted, seqs = asyncio.Event(), [], {}
+    subscribed, prices, seqs = [], {}, {}
 
     async def publish(price: int) -> None:
         now = int(time.time() * 1000)
         tick = StoredTick("binance", "BTC", Decimal(price), now, now)
         await publisher.group_send(price_group("binance", "BTC"), {"type": "price.update", "data": price_payload(tick)})
 
-    clients = [asyncio.create_task(subscriber(port, ready, counted, 2, seqs, i)) for i in range(SUBSCRIBERS)]
+    clients = [asyncio.create_task(subscriber(port, subscribed, prices, seqs, i, 2)) for i in range(SUBSCRIBERS)]
     try:
-        await asyncio.wait_for(ready.wait(), 60)
+        await until(lambda: len(subscribed) == SUBSCRIBERS, 60, "not every client subscribed")
         await asyncio.sleep(0.5)
         await publish(1)
+        await until(lambda: all(prices[k] for k in prices), 10, "not every subscriber got the first price")
 
-        redis.stop()
+        redis.stop()  # memberships, inboxes, everything in Redis is gone
         await asyncio.sleep(2)
         redis.start()
         back = time.monotonic()
@@ -80,12 +85,13 @@ async def test_every_subscriber_hears_again_after_redis_restarts(redis, server):
             except Exception:  # the publisher reconnects too
                 pass
             await asyncio.sleep(0.5)
-        results = [task.result() for task in clients]
+        for task in clients:
+            task.result()
     finally:
         for task in clients:
             task.cancel()
         await publisher.close_pools()
-    assert all(prices[0] == 1 and prices[1] == 2 for prices in results)
+    assert all(got == [1, 2] for got in prices.values())
     assert all(s == list(range(s[0], s[0] + len(s))) for s in seqs.values())  # no gap in any connection's seq
 
     # The rate limit and the hot reads recover by themselves too.
