@@ -66,33 +66,43 @@ async def test_more_concurrent_calls_than_connections_wait_instead_of_failing(la
     assert len(await asyncio.wait_for(asyncio.gather(*receivers), 10)) == 40
 
 
-async def test_memberships_are_added_again_when_redis_comes_back_empty(tmp_path):
+@pytest.fixture
+async def own(tmp_path):
+    """A Redis of the test's own (to stop and start), a subscriber's layer on it and a publisher's."""
     redis = OwnRedis(tmp_path)
     hosts = [{"address": redis.url, "socket_timeout": 30}]
-    layer, sender = ProcessFanoutChannelLayer(hosts=hosts, prefix="restart"), ProcessFanoutChannelLayer(hosts=hosts, prefix="restart")
-    received = []
-    try:
-        name = await layer.new_channel()
-        layer.attach(name, received.append)
-        await layer.group_add("prices.binance.BTC", name)
-        await sender.group_send("prices.binance.BTC", {"type": "price.update", "n": 1})
-        await _until(lambda: [m["n"] for m in received] == [1], 5)
+    layers = [ProcessFanoutChannelLayer(hosts=hosts, prefix="own") for _ in range(2)]
+    yield redis, *layers
+    for each in layers:
+        await each.close_pools()
+    redis.stop()
 
-        redis.stop()  # memberships, inboxes, everything in Redis is gone
-        await asyncio.sleep(1.5)
-        redis.start()
-        back = time.monotonic()
-        while not any(m["n"] == 2 for m in received):
-            assert time.monotonic() - back < 10, "no message reached the subscriber within 10 s of Redis returning"
-            try:
-                await sender.group_send("prices.binance.BTC", {"type": "price.update", "n": 2})
-            except Exception:  # the sender reconnects too
-                pass
-            await asyncio.sleep(0.5)
-    finally:
-        for each in (layer, sender):
-            await each.close_pools()
-        redis.stop()
+
+async def _send_until(sender, group: str, message: dict, received: list, seconds: float, what: str) -> None:
+    """Publish until the subscriber has something (the publisher reconnects too)."""
+    since = time.monotonic()
+    while not any(m == message for m in received):
+        assert time.monotonic() - since < seconds, what
+        try:
+            await sender.group_send(group, dict(message))
+        except Exception:
+            pass
+        await asyncio.sleep(0.5)
+
+
+async def test_memberships_are_added_again_when_redis_comes_back_empty(own):
+    redis, layer, sender = own
+    received = []
+    name = await layer.new_channel()
+    layer.attach(name, received.append)
+    await layer.group_add("prices.binance.BTC", name)
+    await sender.group_send("prices.binance.BTC", {"type": "price.update", "n": 1})
+    await _until(lambda: [m["n"] for m in received] == [1], 5)
+    redis.stop()  # memberships, inboxes, everything in Redis is gone
+    await asyncio.sleep(1.5)
+    redis.start()
+    await _send_until(sender, "prices.binance.BTC", {"type": "price.update", "n": 2}, received, 10,
+                      "no message reached the subscriber within 10 s of Redis returning")
 
 
 async def test_memberships_are_renewed_long_before_they_expire(layer, monkeypatch):
@@ -114,26 +124,13 @@ async def _until(condition, seconds: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_joining_while_redis_is_down_takes_effect_once_it_is_back(tmp_path):
-    redis = OwnRedis(tmp_path)
-    hosts = [{"address": redis.url, "socket_timeout": 30}]
-    layer, sender = ProcessFanoutChannelLayer(hosts=hosts, prefix="down"), ProcessFanoutChannelLayer(hosts=hosts, prefix="down")
+async def test_joining_while_redis_is_down_takes_effect_once_it_is_back(own):
+    redis, layer, sender = own
     received = []
-    try:
-        name = await layer.new_channel()
-        layer.attach(name, received.append)
-        redis.stop()
-        await layer.group_add("prices.binance.ETH", name)  # a subscribe during the outage: no error
-        redis.start()
-        back = time.monotonic()
-        while not received:
-            assert time.monotonic() - back < 10, "the membership never reached Redis"
-            try:
-                await sender.group_send("prices.binance.ETH", {"type": "price.update", "n": 1})
-            except Exception:
-                pass
-            await asyncio.sleep(0.5)
-    finally:
-        for each in (layer, sender):
-            await each.close_pools()
-        redis.stop()
+    name = await layer.new_channel()
+    layer.attach(name, received.append)
+    redis.stop()
+    await layer.group_add("prices.binance.ETH", name)  # a subscribe during the outage: no error
+    redis.start()
+    await _send_until(sender, "prices.binance.ETH", {"type": "price.update", "n": 1}, received, 10,
+                      "the membership never reached Redis")
