@@ -28,6 +28,12 @@ WS_SENT = Counter("cryptosite_websocket_messages_sent_total", "Messages sent to 
 WS_DROPPED = Counter("cryptosite_websocket_clients_dropped_total", "WebSocket clients dropped for not reading")
 POLL_SECONDS = Histogram("cryptosite_poll_duration_seconds", "Time of one price poll of an exchange", ["exchange"])
 POLL_FAILURES = Counter("cryptosite_poll_failures_total", "Price polls that failed", ["exchange"])
+FEED_MESSAGES = Counter("cryptosite_feed_messages_total", "Messages read from the exchanges' live feeds", ["exchange"])
+FEED_BAD_MESSAGES = Counter("cryptosite_feed_bad_messages_total", "Feed messages that could not be read", ["exchange"])
+FEED_RECONNECTS = Counter("cryptosite_feed_reconnects_total", "Feed connections lost or renewed", ["exchange", "reason"])
+FEED_GAPS = Counter("cryptosite_feed_gaps_total", "Missed feed messages noticed (each triggers a REST resync)", ["exchange"])
+FEED_LIVE = Gauge("cryptosite_feed_live", "1 while the exchange's feed is the live path", ["exchange"],
+                  multiprocess_mode="livemax")
 
 # Endpoints named as such; anything else is counted under its area, so that no client can grow the
 # number of series by asking for made-up paths.

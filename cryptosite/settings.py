@@ -187,6 +187,25 @@ EXCHANGE_API_URLS = {
     ),
     "kraken": env.str("KRAKEN_API_URL", default=f"{_sandbox}/kraken" if DEMO else "https://api.kraken.com"),
 }
+# Live feeds (manage.py ingest): the exchanges' WebSocket feeds are the primary source of prices
+# and candles; the REST poller stands in for an exchange whose feed is down or silent.
+SANDBOX_FEED_PORT = env.int("SANDBOX_FEED_PORT", default=SANDBOX_PORT + 1)
+SANDBOX_TRADE_PERIOD = env.float("SANDBOX_TRADE_PERIOD", default=0.1)  # seconds between the sandbox's trades per market
+_sandbox_feed = f"ws://127.0.0.1:{SANDBOX_FEED_PORT}"
+EXCHANGE_FEED_URLS = {
+    "binance": env.str("BINANCE_FEED_URL", default=f"{_sandbox_feed}/binance/stream" if DEMO
+                       else "wss://stream.binance.com:9443/stream"),
+    "coinbase": env.str("COINBASE_FEED_URL", default=f"{_sandbox_feed}/coinbase" if DEMO
+                        else "wss://ws-feed.exchange.coinbase.com"),
+    "kraken": env.str("KRAKEN_FEED_URL", default=f"{_sandbox_feed}/kraken/v2" if DEMO else "wss://ws.kraken.com/v2"),
+}
+# The exchanges whose feeds the ingest process reads (empty: polling only).
+FEEDS = [e.strip().lower() for e in env.list("FEEDS", default=EXCHANGES) if e.strip()]
+# At most one stored price per market per this many seconds (the newest always); bounds storage.
+TICK_MIN_INTERVAL = env.float("TICK_MIN_INTERVAL", default=1.0)
+# The longest wait between reconnect attempts to a feed (the back-off grows to this, with jitter).
+FEED_RECONNECT_MAX_SECONDS = env.float("FEED_RECONNECT_MAX_SECONDS", default=30.0)
+
 # The task that stores prices hands them to this callable after the commit; market never
 # imports streaming.
 MARKET_BROADCASTER = env.str("MARKET_BROADCASTER", default="streaming.broadcast.publish")

@@ -2,8 +2,8 @@
 end-to-end tests.
 
 Processes: an embedded Redis (when REDIS_URL is unset), the sandbox exchange (DEMO=1),
-the web server (HTTP + WebSocket, WEB_CONCURRENCY processes), one Celery worker and exactly one
-Celery beat. Each child dies with this process (PR_SET_PDEATHSIG); a child that exits is started
+the web server (HTTP + WebSocket, WEB_CONCURRENCY processes), the ingest process (the exchanges'
+live feeds), one Celery worker and exactly one Celery beat. Each child dies with this process (PR_SET_PDEATHSIG); a child that exits is started
 again; Ctrl-C or SIGTERM stops them all, in order, and waits.
 
     python -m cryptosite.stack [--demo] [--no-migrate]
@@ -151,6 +151,8 @@ class Stack:
                                stdout=self.log, stderr=subprocess.STDOUT if self.log else None)
             # WEB_CONCURRENCY server processes on one port, WebSocket backlogs bounded (cryptosite.serve).
             web = self._spawn("web", [sys.executable, "-m", "cryptosite.serve", "-b", self.host, "-p", str(self.port)])
+            # The exchanges' live feeds (FEEDS); the poller below stands in for a feed that is down.
+            self._spawn("ingest", self.manage("ingest"))
             self._spawn("worker", [sys.executable, "-m", "celery", "-A", "cryptosite", "worker", "-P", "threads",
                                    "-c", self.env.get("WORKER_CONCURRENCY", "8"), "--without-gossip",
                                    "--without-mingle", "-l", "INFO", "-n", f"worker-{os.getpid()}@%h"])
@@ -177,9 +179,11 @@ class Stack:
 
     def _start_sandbox(self) -> None:
         port = int(self.env.get("SANDBOX_PORT", "8090"))
-        proc = self._spawn("sandbox", self.manage("sandbox_exchange", "--port", str(port)))
+        feed_port = int(self.env.get("SANDBOX_FEED_PORT", port + 1))
+        proc = self._spawn("sandbox", self.manage("sandbox_exchange", "--port", str(port), "--feed-port", str(feed_port)))
         wait_for_port("127.0.0.1", port, 30, proc)
-        self.env["SANDBOX_PORT"] = str(port)
+        wait_for_port("127.0.0.1", feed_port, 30, proc)
+        self.env["SANDBOX_PORT"], self.env["SANDBOX_FEED_PORT"] = str(port), str(feed_port)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the children, newest first (beat before worker before web before Redis)."""

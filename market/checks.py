@@ -33,6 +33,15 @@ def market_settings(app_configs, **kwargs):
         errors.append(Error("WEB_CONCURRENCY and WEB_THREADS must be 1 or more, WEB_SERVER uvicorn or daphne", id="market.E008"))
     if not 1 <= settings.BACKFILL_CANDLES <= 10_000:
         errors.append(Error("BACKFILL_CANDLES must be between 1 and 10000", id="market.E006"))
+    for name in settings.FEEDS:
+        if name not in settings.EXCHANGES:
+            errors.append(Error(f"FEEDS names {name}, which is not in EXCHANGES", hint="FEEDS is a subset of EXCHANGES",
+                                id="market.E009"))
+    for name, url in settings.EXCHANGE_FEED_URLS.items():
+        if not url.startswith(("ws://", "wss://")):
+            errors.append(Error(f"The {name} feed URL must start with ws:// or wss://: {url}", id="market.E010"))
+    if settings.TICK_MIN_INTERVAL < 0 or settings.FEED_RECONNECT_MAX_SECONDS <= 0:
+        errors.append(Error("TICK_MIN_INTERVAL must be 0 or more, FEED_RECONNECT_MAX_SECONDS positive", id="market.E011"))
     if settings.NUM_PROXIES < 0:
         errors.append(Error("NUM_PROXIES must be 0 or more", id="market.E007"))
     return errors

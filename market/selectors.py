@@ -10,9 +10,10 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from .domain.feeds import feed_is_live
 from .domain.timeframes import TIMEFRAMES, align
 from .models import Candle, ExchangeSchedule, OnDemandMarket, PriceTick, TrackedMarket
-from .ticks import StoredCandle, StoredTick, latest_key
+from .ticks import StoredCandle, StoredTick, from_ms, latest_key
 
 
 def now_ms() -> int:
@@ -142,11 +143,53 @@ def history(source: str, symbol: str, limit: int) -> list[StoredTick]:
     return [StoredTick.from_model(r) for r in rows]
 
 
+def feed_states() -> dict[str, dict]:
+    """The ingest process's word on each configured exchange's feed (empty while Redis is down)."""
+    cached = _cache_get_many([f"feed:{source}" for source in settings.EXCHANGES])
+    return {source: cached.get(f"feed:{source}") or {} for source in settings.EXCHANGES}
+
+
+def feed_path(source: str, state: dict, now: int | None = None) -> dict:
+    """Which path brings an exchange's prices now ("feed" or "poll") and since when (epoch ms;
+    None when the feed has never been live)."""
+    now = now or now_ms()
+    interval = poll_interval(source)
+    live = feed_is_live(state.get("live_since"), state.get("seen"), now, interval)
+    if live:
+        return {"path": "feed", "since": state["live_since"], "detail": ""}
+    since = state.get("down_since")
+    if since is None and state.get("live_since") and state.get("seen"):
+        since = state["seen"] + int(2 * interval * 1000)  # the ingest process went silent
+    return {"path": "poll", "since": since, "detail": state.get("detail", "")}
+
+
+def live_feeds() -> set[str]:
+    """The exchanges whose feed is the live path now: the poller stands down for them."""
+    now = now_ms()
+    return {source for source, state in feed_states().items() if feed_path(source, state, now)["path"] == "feed"}
+
+
+def stale_symbols(source: str, symbols: list[str], now: int | None = None) -> list[str]:
+    """Those of `symbols` with no stored price received within two poll intervals: a market the
+    feed has gone quiet on (no trades, a refused subscription) is polled while the feed is live."""
+    now = now or now_ms()
+    limit = int(2 * poll_interval(source) * 1000)
+    cached = _cache_get_many([latest_key(source, s) for s in symbols])
+    out = []
+    for symbol in symbols:
+        hit = cached.get(latest_key(source, symbol))
+        if hit is None or now - int(hit["received_ms"]) > limit:
+            out.append(symbol)
+    return out
+
+
 def source_freshness() -> dict[str, dict]:
     """Per configured exchange: the newest tick's age and whether it is stale."""
     now = timezone.now()
+    feeds = feed_states()
     out = {}
     for source in settings.EXCHANGES:
+        path = feed_path(source, feeds[source])
         newest = PriceTick.objects.filter(source=source).aggregate(m=Max("received_at"))["m"]
         age = None if newest is None else round((now - newest).total_seconds(), 3)
         out[source] = {
@@ -154,6 +197,10 @@ def source_freshness() -> dict[str, dict]:
             "age_seconds": age,
             "stale": age is None or age * 1000 > stale_after_ms(source),
             "last_error": _cache_get_many([f"poll-error:{source}"]).get(f"poll-error:{source}"),
+            # Which path brings this exchange's prices: its live feed, or the REST poller standing in.
+            "path": path["path"],
+            "path_since_utc": None if path["since"] is None else from_ms(path["since"]).isoformat(),
+            "feed_detail": path["detail"] or None,
         }
     return out
 

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from . import aio, documents, selectors
 from .domain.candles import Candle as CandleValue
 from .domain.errors import NoData
+from .domain.feeds import CandleUpdate, Trade
 from .domain.prices import Quote, change_pct
 from .domain.sync import plan_ranges, sync_period_ms
 from .domain.timeframes import TIMEFRAMES, align
@@ -84,6 +85,63 @@ def poll_quotes(source: str, symbols: list[str], now_ms: int) -> list[StoredTick
         return []
     quotes = aio.run(get_exchange(source).fetch_quotes(symbols))
     return record_quotes(source, quotes, now_ms)
+
+
+def record_feed(
+    source: str, trades: list[Trade], candles: list[CandleUpdate], received_ms: int, move_candles: bool
+) -> tuple[list[StoredTick], list[tuple[str, str, str, CandleValue]]]:
+    """Store what a live feed delivered, through the poller's own writes: prices by
+    `record_quotes` (a price already stored, or older than the newest, is skipped), the exchange's
+    own candles by `upsert_candles`, and, for a feed without candles, the open candles moved with
+    the new prices. Returns (ticks stored, candles changed) for the broadcaster."""
+    ticks = record_quotes(source, [Quote(t.symbol, t.price, t.timestamp_ms) for t in trades], received_ms)
+    changed: list[tuple[str, str, str, CandleValue]] = []
+    series: dict[tuple[str, str], dict[int, CandleValue]] = {}
+    for update in candles:
+        series.setdefault((update.symbol, update.timeframe), {})[update.candle.open_time] = update.candle
+    for (symbol, timeframe), by_time in series.items():
+        rows = [by_time[t] for t in sorted(by_time)]
+        upsert_candles(source, symbol, timeframe, rows)
+        changed.extend((source, symbol, timeframe, c) for c in rows)
+    if move_candles:
+        changed.extend(apply_tick_to_open_candles(ticks))
+    return ticks, changed
+
+
+def refresh_open_candles(source: str, symbols: list[str], now_ms: int) -> list[tuple[str, str, str, CandleValue]]:
+    """The open candle of every timeframe of these markets, fetched from the REST API and stored
+    (a feed resync after missed messages, for a feed that carries no candles)."""
+
+    async def fetch():
+        exchange, out = get_exchange(source), []
+        for symbol in symbols:
+            for timeframe in TIMEFRAMES:
+                start = align(now_ms, timeframe)
+                try:
+                    out.append((symbol, timeframe, await exchange.fetch_candles(symbol, timeframe, start, now_ms, now_ms)))
+                except ExchangeError as exc:
+                    log.warning("open candle refresh %s %s %s: %s", source, symbol, timeframe, exc)
+                    if exc.status in (503, 504):
+                        return out
+        return out
+
+    changed = []
+    for symbol, timeframe, candles in aio.run(fetch()):
+        upsert_candles(source, symbol, timeframe, candles)
+        changed.extend((source, symbol, timeframe, c) for c in candles)
+    return changed
+
+
+def feed_key(source: str) -> str:
+    return f"feed:{source}"
+
+
+def publish_feed_state(source: str, live_since_ms: int | None, seen_ms: int | None, down_since_ms: int | None,
+                       detail: str) -> None:
+    """What the ingest process tells every other process about an exchange's feed: live since
+    when (None: not live), the last time it was heard from, and why it is down."""
+    state = {"live_since": live_since_ms, "seen": seen_ms, "down_since": down_since_ms, "detail": detail[:300]}
+    cache.set(feed_key(source), state, timeout=None)
 
 
 def prune_ticks(days: int) -> int:

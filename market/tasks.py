@@ -2,9 +2,7 @@
 broadcaster after the commit."""
 
 import logging
-import threading
 import time
-import uuid
 
 from celery import shared_task
 from celery.signals import worker_ready
@@ -16,57 +14,13 @@ from cryptosite import metrics
 
 from . import selectors, services
 from .exchanges import ExchangeError
+from .locks import Lease
 
 log = logging.getLogger(__name__)
 
 
 def broadcaster():
     return import_string(settings.MARKET_BROADCASTER)
-
-
-# Delete or extend the lock only while it still holds this run's token: a run that outlived its
-# lease must not release or keep the lock another run has taken since.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
-
-class _Lock:
-    """One run per exchange at a time across every worker: a Redis key holding a token of this
-    run's own, on a short lease renewed while the run goes on. A worker killed mid-run (kill -9, out
-    of memory) leaves a lock that lapses within one lease, not one that blocks the work for as long
-    as the longest run could take."""
-
-    def __init__(self, name: str, lease: float):
-        self.key, self.lease = cache.make_key(f"lock:{name}"), max(1, int(lease))
-        self.token = uuid.uuid4().hex
-        self.done = threading.Event()
-
-    def _redis(self):
-        return cache._cache.get_client(write=True)
-
-    def __enter__(self) -> bool:
-        self.held = bool(self._redis().set(self.key, self.token, nx=True, ex=self.lease))
-        if self.held:
-            threading.Thread(target=self._renew, daemon=True, name=f"lease {self.key}").start()
-        return self.held
-
-    def _renew(self) -> None:
-        while not self.done.wait(self.lease / 3):
-            try:
-                self._redis().eval(_RENEW, 1, self.key, self.token, self.lease * 1000)
-            except Exception:  # Redis away: the lease lapses, as it would for a dead worker
-                log.warning("could not renew %s", self.key)
-
-    def __exit__(self, *exc) -> None:
-        self.done.set()
-        if self.held:
-            self._redis().eval(_RELEASE, 1, self.key, self.token)
 
 
 @shared_task(ignore_result=True)
@@ -87,13 +41,20 @@ def dispatch_polls() -> list[str]:
 
 @shared_task(ignore_result=True)
 def poll_exchange(source: str) -> int:
-    with _Lock(f"poll:{source}", selectors.poll_interval(source) * 3) as acquired:
+    with Lease(f"poll:{source}", selectors.poll_interval(source) * 3) as acquired:
         if not acquired:
             return 0
         now = selectors.now_ms()
+        symbols = selectors.polled_symbols(source)
+        if source in selectors.live_feeds():
+            # The exchange's feed is live: the poller stands down, except for a market the feed has
+            # said nothing about for two poll intervals (no trades, a refused subscription).
+            symbols = selectors.stale_symbols(source, symbols, now)
+            if not symbols:
+                return 0
         started = time.perf_counter()
         try:
-            ticks = services.poll_quotes(source, selectors.polled_symbols(source), now)
+            ticks = services.poll_quotes(source, symbols, now)
         except ExchangeError as exc:
             metrics.POLL_FAILURES.labels(source).inc()
             cache.set(f"poll-error:{source}", str(exc), timeout=3600)
@@ -114,7 +75,7 @@ CANDLE_LEASE_SECONDS = 30
 def sync_exchange_candles(self, source: str, full: bool = False) -> int:
     # One candle sync per exchange at a time (a full one makes the incremental ones skip), so
     # candle work never takes every worker thread away from the price polls.
-    with _Lock(f"candles:{source}", CANDLE_LEASE_SECONDS) as acquired:
+    with Lease(f"candles:{source}", CANDLE_LEASE_SECONDS) as acquired:
         if not acquired:
             if full:  # a full sync (start-up backfill, gap repair) is not skipped, only delayed
                 raise self.retry(countdown=CANDLE_LEASE_SECONDS)

@@ -48,7 +48,8 @@ def test_bad_settings_are_reported_by_system_checks():
 def test_compose_runs_postgres_redis_web_worker_and_exactly_one_beat_from_one_image():
     compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "redis", "web", "worker", "beat"} <= set(services)
+    assert {"postgres", "redis", "web", "ingest", "worker", "beat"} <= set(services)
+    assert services["ingest"]["deploy"]["replicas"] == 1 and "ingest" in services["ingest"]["command"]
     app = [services[name] for name in ("web", "worker", "beat", "migrate")]
     assert all(s.get("build") == "." and s.get("image") == "cryptosite:latest" for s in app)
     assert services["beat"]["deploy"]["replicas"] == 1

@@ -4,7 +4,10 @@ Binance, Coinbase Exchange and Kraken over the simulated market, with fault swit
 Paths are prefixed by exchange: /binance/api/v3/..., /coinbase/products..., /kraken/0/public/...
 Faults: POST /_sandbox/faults {"exchange": "binance", "mode": "timeout"|"error"|"ratelimit"|
 "malformed"|"drop"|"latency", "status": 503, "retry_after": 5, "latency": 2.0};
-DELETE /_sandbox/faults clears them; GET /_sandbox/stats counts requests per exchange.
+DELETE /_sandbox/faults clears them; GET /_sandbox/stats counts requests per exchange (and, of
+those, requests for the latest prices).
+The live feeds (market.sandbox.feeds) have switches of their own: POST /_sandbox/feed-faults
+{"exchange": "kraken", "mode": "drop"|"stall"|"garbage"|"skip"}; DELETE /_sandbox/feed-faults.
 """
 
 import json
@@ -35,6 +38,7 @@ class Faults:
         self.lock = threading.Lock()
         self.by_exchange: dict[str, dict] = {}
         self.requests: dict[str, int] = {}
+        self.prices: dict[str, int] = {}  # of those, requests for the latest prices (the poller's)
 
     def set(self, exchange: str, spec: dict) -> None:
         with self.lock:
@@ -47,9 +51,11 @@ class Faults:
             else:
                 self.by_exchange.clear()
 
-    def get(self, exchange: str) -> dict | None:
+    def get(self, exchange: str, path: str = "") -> dict | None:
         with self.lock:
             self.requests[exchange] = self.requests.get(exchange, 0) + 1
+            if path.endswith(("/ticker/price", "/ticker", "/Ticker")):
+                self.prices[exchange] = self.prices.get(exchange, 0) + 1
             return self.by_exchange.get(exchange)
 
 
@@ -108,7 +114,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _apply_fault(self, exchange: str) -> bool:
         """True when a fault answered (or swallowed) the request."""
-        spec = self.faults.get(exchange)
+        spec = self.faults.get(exchange, urlparse(self.path).path)
         if not spec:
             return False
         mode = spec.get("mode")
@@ -143,7 +149,9 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = url.path.strip("/").split("/")
         if parts[0] == "_sandbox":
-            return self._send(200, {"requests": self.faults.requests, "faults": self.faults.by_exchange})
+            return self._send(200, {"requests": self.faults.requests, "price_requests": self.faults.prices,
+                                    "faults": self.faults.by_exchange,
+                                    "feed_faults": self.feed_faults.modes, "feed_connections": self.feed_faults.connections})
         exchange = parts[0]
         route = getattr(self, f"_{exchange}", None)
         if route is None:
@@ -156,17 +164,27 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(400, {"code": -1100, "msg": f"Illegal parameter: {exc}"})
 
     def do_POST(self):  # noqa: N802
-        if urlparse(self.path).path.rstrip("/") != "/_sandbox/faults":
+        path = urlparse(self.path).path.rstrip("/")
+        if path not in ("/_sandbox/faults", "/_sandbox/feed-faults"):
             return self._send(404, {"message": "NotFound"})
         length = int(self.headers.get("Content-Length") or 0)
-        spec = json.loads(self.rfile.read(length) or b"{}")
-        self.faults.set(spec["exchange"], spec)
+        try:
+            spec = json.loads(self.rfile.read(length) or b"{}")
+            if path == "/_sandbox/feed-faults":
+                self.feed_faults.set(spec["exchange"], spec["mode"])
+                return self._send(200, {"ok": True, "feed_faults": self.feed_faults.modes})
+            self.faults.set(spec["exchange"], spec)
+        except (ValueError, KeyError, TypeError) as exc:
+            return self._send(400, {"message": f"bad fault: {exc}"})
         return self._send(200, {"ok": True, "faults": self.faults.by_exchange})
 
     def do_DELETE(self):  # noqa: N802
         url = urlparse(self.path)
         exchange = parse_qs(url.query).get("exchange", [None])[-1]
-        self.faults.clear(exchange)
+        if url.path.rstrip("/") == "/_sandbox/feed-faults":
+            self.feed_faults.clear(exchange)
+        else:
+            self.faults.clear(exchange)
         return self._send(200, {"ok": True})
 
     # --- Binance ----------------------------------------------------------------------------
@@ -301,8 +319,12 @@ def _json_numbers(rows: list[list]) -> bytes:
                            for r in rows) + "]").encode()
 
 
-def make_server(host: str = "127.0.0.1", port: int = 0, market: Market | None = None) -> ThreadingHTTPServer:
-    handler = type("SandboxHandler", (Handler,), {"market": market or Market(), "faults": Faults()})
+def make_server(host: str = "127.0.0.1", port: int = 0, market: Market | None = None,
+                feed_faults=None) -> ThreadingHTTPServer:
+    from .feeds import FeedFaults
+
+    handler = type("SandboxHandler", (Handler,), {"market": market or Market(), "faults": Faults(),
+                                                  "feed_faults": feed_faults or FeedFaults()})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server

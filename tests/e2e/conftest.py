@@ -55,14 +55,19 @@ def server_database(tmp_path: Path) -> str:
 class RunningStack:
     """`python -m cryptosite.stack --demo` (what `make demo` runs) on free ports."""
 
-    def __init__(self, tmp: Path, ports: tuple[int, int, int] | None = None, **extra_env):
+    def __init__(self, tmp: Path, ports: tuple[int, int, int, int] | None = None, **extra_env):
         self.tmp = tmp
-        self.port, self.sandbox_port, self.redis_port = ports or (free_port(), free_port(), free_port())
+        self.port, self.sandbox_port, self.redis_port, self.feed_port = ports or (free_port(), free_port(), free_port(),
+                                                                                 free_port())
+        self.extra_env = extra_env
         self.env = {
             **os.environ,
             "PORT": str(self.port),
             "HOST": "127.0.0.1",
             "SANDBOX_PORT": str(self.sandbox_port),
+            "SANDBOX_FEED_PORT": str(self.feed_port),
+            # The REST poller's path unless a test asks for the live feeds (tests/e2e/test_feeds.py).
+            "FEEDS": "",
             "EMBEDDED_REDIS_PORT": str(self.redis_port),
             "DEMO_DATABASE_URL": f"sqlite:///{tmp / 'demo.sqlite3'}",
             "POLL_INTERVAL": "1",
@@ -99,7 +104,7 @@ class RunningStack:
     def restart(self) -> "RunningStack":
         """Stop, then start again on the same ports with the same database."""
         self.stop()
-        return RunningStack(self.tmp, (self.port, self.sandbox_port, self.redis_port))
+        return RunningStack(self.tmp, (self.port, self.sandbox_port, self.redis_port, self.feed_port), **self.extra_env)
 
     def sandbox(self, method: str, path: str, **kwargs) -> httpx.Response:
         return httpx.request(method, f"http://127.0.0.1:{self.sandbox_port}{path}", timeout=5, **kwargs)

@@ -2,7 +2,7 @@
 
 import time
 
-from market.tasks import _Lock
+from market.locks import Lease as _Lock
 
 
 def test_a_held_lock_is_renewed_past_its_lease():

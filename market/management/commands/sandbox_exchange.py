@@ -1,21 +1,34 @@
-"""python manage.py sandbox_exchange --port N: the loopback sandbox exchange."""
+"""python manage.py sandbox_exchange --port N: the loopback sandbox exchange (REST and live feeds)."""
 
+import logging
+
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from market.sandbox.server import make_server
+from market.sandbox.feeds import FeedFaults, start_feed_server
+from market.sandbox.server import Market, make_server
 
 
 class Command(BaseCommand):
-    help = "Serve a simulated Binance, Coinbase and Kraken on loopback (see market/sandbox/server.py)."
+    help = "Serve a simulated Binance, Coinbase and Kraken on loopback (see market/sandbox/server.py and feeds.py)."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8090)
+        parser.add_argument("--feed-port", type=int, default=None, help="the live feeds' port (default: port + 1)")
+        parser.add_argument("--trade-period", type=float, default=settings.SANDBOX_TRADE_PERIOD,
+                            help="seconds between trades on each market (default: SANDBOX_TRADE_PERIOD or 0.1)")
 
-    def handle(self, *args, host: str, port: int, **options):
-        server = make_server(host, port)
-        self.stdout.write(f"sandbox exchange on http://{host}:{server.server_address[1]} "
-                          "(/binance, /coinbase, /kraken; faults at /_sandbox/faults)")
+    def handle(self, *args, host: str, port: int, feed_port: int | None, trade_period: float, **options):
+        logging.getLogger("websockets").setLevel(logging.WARNING)
+        market, feed_faults = Market(), FeedFaults()
+        server = make_server(host, port, market, feed_faults)
+        rest_port = server.server_address[1]
+        feeds = start_feed_server(market, feed_faults, host, rest_port + 1 if feed_port is None else feed_port,
+                                  trade_period=trade_period).port
+        self.stdout.write(f"sandbox exchange on http://{host}:{rest_port} (/binance, /coinbase, /kraken; faults at "
+                          f"/_sandbox/faults) and ws://{host}:{feeds} (/binance/stream, /coinbase, /kraken/v2)")
+        self.stdout.flush()
         try:
             server.serve_forever()
         except KeyboardInterrupt:

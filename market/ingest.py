@@ -1,0 +1,444 @@
+"""The ingest process (`manage.py ingest`): the exchanges' live WebSocket feeds, stored and
+published as they arrive.
+
+One `ExchangeIngest` per exchange in FEEDS holds the connection(s) to its feed for every polled
+market (one connection unless the exchange's per-connection stream limit needs more). What a feed
+says goes through the poller's own writes (services.record_feed), on one writer thread per
+exchange, under the exchange's write lease, then to the broadcaster: one write path, not two.
+
+Connection hygiene: the client library answers the exchange's pings and pings it back; a feed
+quiet for one poll interval is probed (where the exchange answers probes), and one quiet for 1.5
+is dropped, marked down (the poller takes over at once) and reconnected after a growing, jittered
+delay; Binance's connection is renewed before its 24 hours are up; client messages are paced under
+the exchange's limit. A reconnect, or a gap in a market's trade ids, triggers a REST resync of the
+latest prices (and, for a feed without candles, the open candles). Markets added or removed in
+the admin are subscribed or dropped within two seconds.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import InvalidOperation
+
+import orjson
+from django.conf import settings
+from django.db import close_old_connections
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from cryptosite import metrics
+
+from . import selectors, services
+from .domain.feeds import Ack, CandleUpdate, Rejected, Sequences, Throttle, Trade, reconnect_delay
+from .exchanges import ExchangeError, get_exchange
+from .feeds import Feed, get_feed
+from .locks import Lease
+from .tasks import broadcaster
+
+log = logging.getLogger(__name__)
+
+MARKETS_REFRESH_SECONDS = 2.0
+STATE_PUBLISH_SECONDS = 1.0
+WRITE_LEASE_SECONDS = 30
+BAD_INPUT = (ValueError, KeyError, TypeError, AttributeError, IndexError, InvalidOperation, ArithmeticError)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Connection:
+    """One WebSocket connection to a feed and the markets it carries ({market id: symbol})."""
+
+    def __init__(self, owner: "ExchangeIngest", number: int):
+        self.owner, self.number = owner, number
+        self.feed: Feed = owner.feed
+        self.markets: dict[str, str] = {}
+        self.ws = None
+        self.live = False
+        self.heard = time.monotonic()
+        self.probed = False
+        self.req_id = number * 1_000_000
+        self.send_lock = asyncio.Lock()
+        self.next_send = 0.0
+        self.task: asyncio.Task | None = None
+        self.renew_at: float | None = None
+        self.stalled, self.stall_detail = False, ""
+        self.live_at = 0.0
+
+    def _req(self, count: int = 1) -> int:
+        self.req_id += count
+        return self.req_id
+
+    async def send(self, messages: list[dict]) -> None:
+        """Client messages, paced under the exchange's published limit."""
+        async with self.send_lock:
+            for message in messages:
+                wait = self.next_send - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self.next_send = time.monotonic() + 1.0 / self.feed.sends_per_second
+                if self.ws is not None:
+                    await self.ws.send(orjson.dumps(message).decode())
+
+    async def add(self, markets: dict[str, str]) -> None:
+        self.markets.update(markets)
+        if self.ws is not None and markets:
+            for symbol in markets.values():
+                self.owner.sequences.reset(symbol)
+            await self.send(self.feed.subscribe(list(markets), self._req(20)))
+
+    async def remove(self, market_ids: list[str]) -> None:
+        for market in market_ids:
+            self.markets.pop(market, None)
+        if self.ws is not None and market_ids:
+            await self.send(self.feed.unsubscribe(market_ids, self._req(20)))
+            if not self.markets:
+                await self.ws.close()
+
+    async def run(self) -> None:
+        attempt = 0
+        while self.markets:
+            planned = self.stalled = False
+            try:
+                async with connect(self.feed.url, open_timeout=10, close_timeout=1, ping_interval=20, ping_timeout=20,
+                                   max_size=2**23, max_queue=1024) as ws:
+                    self.ws, self.live, self.probed = ws, False, False
+                    self.heard = time.monotonic()
+                    if self.feed.max_age_seconds:
+                        self.renew_at = time.monotonic() + self.feed.max_age_seconds * random.uniform(0.97, 1.0)
+                    for symbol in self.markets.values():
+                        self.owner.sequences.reset(symbol)
+                    await self.send(self.feed.subscribe(list(self.markets), self._req(20)))
+                    watchdog = asyncio.create_task(self._watch())
+                    resync = asyncio.create_task(self.owner.resync(list(self.markets.values())))
+                    try:
+                        async for raw in ws:
+                            self._on_message(raw, resync)
+                            if attempt and self.live and time.monotonic() - self.live_at > 10:
+                                attempt = 0  # healthy for a while: the next failure starts the back-off over
+                    finally:
+                        watchdog.cancel()
+                    planned = self.renew_at is not None and time.monotonic() >= self.renew_at
+                    reason, detail = "closed", "the exchange closed the connection"
+            except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as exc:
+                reason, detail = type(exc).__name__, f"connection failed: {exc!s:.200}"
+            except Exception as exc:  # a bug must not end the feed for good: log it, reconnect
+                log.exception("%s feed connection failed", self.feed.name)
+                reason, detail = "error", f"{type(exc).__name__}: {exc!s:.200}"
+            finally:
+                self.ws = None
+                was_live, self.live = self.live, False
+            if not self.markets:
+                break
+            if planned:
+                metrics.FEED_RECONNECTS.labels(self.feed.name, "renewal").inc()
+                log.info("%s feed: renewing the connection before the exchange's limit", self.feed.name)
+                continue  # at once: the resync after reconnecting covers the moment in between
+            if self.stalled:
+                reason, detail = "silent", self.stall_detail
+            metrics.FEED_RECONNECTS.labels(self.feed.name, reason).inc()
+            self.owner.connection_down(detail)
+            attempt += 1
+            delay = reconnect_delay(attempt, cap=settings.FEED_RECONNECT_MAX_SECONDS)
+            log.warning("%s feed %s (%s); reconnecting in %.1fs", self.feed.name,
+                        "lost" if was_live else "unavailable", detail, delay)
+            await asyncio.sleep(delay)
+
+    async def _watch(self) -> None:
+        try:
+            await self._watch_forever()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug here must not leave a silent feed undetected: drop the connection
+            log.exception("%s feed watchdog failed", self.feed.name)
+            self.ws.transport.abort()
+
+    async def _watch_forever(self) -> None:
+        """Probe a quiet feed; drop a silent one; renew a connection near the exchange's limit."""
+        while True:
+            interval = self.owner.interval()
+            await asyncio.sleep(min(0.5, interval / 4))
+            quiet = time.monotonic() - self.heard
+            if self.renew_at is not None and time.monotonic() >= self.renew_at:
+                await self.ws.close()
+                return
+            if quiet > 1.5 * interval:
+                self.stalled, self.stall_detail = True, f"no message for {quiet:.1f}s"
+                self.ws.transport.abort()  # a stalled peer would not answer a closing handshake
+                return
+            if quiet > interval and not self.probed:
+                probe = self.feed.probe(self._req())
+                self.probed = True
+                if probe is not None:
+                    await self.send([probe])
+
+    def _on_message(self, raw: str | bytes, resync: asyncio.Task) -> None:
+        feed, owner = self.feed, self.owner
+        metrics.FEED_MESSAGES.labels(feed.name).inc()
+        received = now_ms()
+        try:
+            events = feed.parse(feed.decode(raw), self.markets, received)
+        except BAD_INPUT as exc:
+            metrics.FEED_BAD_MESSAGES.labels(feed.name).inc()
+            owner.bad_message(f"{exc!r:.120}")
+            return  # not a sign of life: a feed sending only garbage goes silent and is replaced
+        self.heard, self.probed = time.monotonic(), False
+        owner.seen_ms = received
+        for event in events:
+            if isinstance(event, Trade):
+                new, gap = owner.sequences.check(event.symbol, event.seq)
+                if not new:
+                    continue
+                if gap:
+                    metrics.FEED_GAPS.labels(feed.name).inc()
+                    owner.gap(event.symbol)
+                owner.offer_trade(event, received)
+            elif isinstance(event, CandleUpdate):
+                owner.offer_candle(event, received)
+            elif isinstance(event, Rejected):
+                owner.detail = event.detail
+                log.warning("%s feed refused a request: %s", feed.name, event.detail)
+        if not self.live and resync.done() and any(isinstance(e, (Ack, Trade, CandleUpdate)) for e in events):
+            self.live, self.live_at = True, time.monotonic()
+            owner.connection_live()
+
+
+class ExchangeIngest:
+    """One exchange's feed: its connections, the throttles and the writer thread."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.feed = get_feed(source)
+        tick_ms = int(settings.TICK_MIN_INTERVAL * 1000)
+        self.trades: Throttle[str, Trade] = Throttle(tick_ms)
+        self.candles: Throttle[tuple, CandleUpdate] = Throttle(tick_ms)
+        self.ready_trades: dict[str, Trade] = {}
+        self.ready_candles: dict[tuple, CandleUpdate] = {}
+        self.received: dict[str, int] = {}
+        self.sequences = Sequences()
+        self.connections: list[Connection] = []
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix=f"ingest-write-{source}")
+        self.rest = ThreadPoolExecutor(1, thread_name_prefix=f"ingest-rest-{source}")
+        # The state every second and the market list: never behind a slow REST resync.
+        self.control = ThreadPoolExecutor(1, thread_name_prefix=f"ingest-control-{source}")
+        self.candle_open: dict[tuple[str, str], int] = {}
+        self.wake = asyncio.Event()
+        self.live_since: int | None = None
+        self.down_since: int | None = now_ms()
+        self.seen_ms: int | None = None
+        self.detail = "starting"
+        self.resync_wanted: set[str] = set()
+        self.resync_wake = asyncio.Event()
+        self.last_bad_log = 0.0
+        self.poll_interval = settings.POLL_INTERVAL
+
+    def interval(self) -> float:
+        """The exchange's poll interval (read with the markets, off the event loop)."""
+        return self.poll_interval
+
+    # --- state -----------------------------------------------------------------------------
+    def connection_live(self) -> None:
+        if self.connections and all(c.live for c in self.connections if c.markets) and self.live_since is None:
+            self.live_since, self.down_since, self.detail = now_ms(), None, ""
+            metrics.FEED_LIVE.labels(self.source).set(1)
+            log.info("%s feed is live", self.source)
+            self.publish_soon()
+
+    def connection_down(self, detail: str) -> None:
+        if self.live_since is not None or self.down_since is None:
+            self.down_since = now_ms()
+        self.live_since = None
+        self.detail = detail
+        metrics.FEED_LIVE.labels(self.source).set(0)
+        self.publish_soon()
+
+    def publish_soon(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(self.control, self.publish_state)
+
+    def publish_state(self) -> None:
+        try:
+            services.publish_feed_state(self.source, self.live_since, self.seen_ms, self.down_since, self.detail)
+        except Exception as exc:  # Redis away: the state is published again within a second of its return
+            log.debug("feed state of %s not published: %s", self.source, exc)
+
+    def bad_message(self, detail: str) -> None:
+        if time.monotonic() - self.last_bad_log > 10:
+            self.last_bad_log = time.monotonic()
+            log.warning("%s feed sent a message that could not be read: %s", self.source, detail)
+
+    # --- data ------------------------------------------------------------------------------
+    def offer_trade(self, trade: Trade, received: int) -> None:
+        out = self.trades.offer(trade.symbol, trade, received)
+        if out is not None:
+            self.ready_trades[trade.symbol] = out
+            self.received[trade.symbol] = received
+        self.wake.set()  # to write it now, or to time the write of the one held
+
+    def offer_candle(self, update: CandleUpdate, received: int) -> None:
+        series = (update.symbol, update.timeframe)
+        # A candle that just closed, or the first of a new period, is written at once; an open one
+        # at most once per TICK_MIN_INTERVAL, the newest. A held update of the candle before is
+        # written first, never dropped.
+        rolled = self.candle_open.get(series) != update.candle.open_time
+        if rolled:
+            held = self.candles.take(series)
+            if held is not None:
+                self.ready_candles[(*series, held.candle.open_time)] = held
+            self.candle_open[series] = update.candle.open_time
+        out = self.candles.offer(series, update, received, force=update.candle.closed or rolled)
+        if out is not None:
+            self.ready_candles[(*series, update.candle.open_time)] = out
+        self.wake.set()
+
+    def gap(self, symbol: str) -> None:
+        self.resync_wanted.add(symbol)
+        self.resync_wake.set()
+
+    async def flush_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = [t for t in (self.trades.next_due_ms(), self.candles.next_due_ms()) if t is not None]
+            timeout = max(0.0, (min(due) - now_ms()) / 1000) if due else None
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            except TimeoutError:
+                pass
+            self.wake.clear()
+            now = now_ms()
+            trades = dict(self.ready_trades)
+            for trade in self.trades.due(now):
+                trades[trade.symbol] = trade  # the newest per market; held ones were offered later
+                self.received[trade.symbol] = now
+            candles = dict(self.ready_candles)
+            for update in self.candles.due(now):
+                candles[(update.symbol, update.timeframe, update.candle.open_time)] = update
+            self.ready_trades.clear()
+            self.ready_candles.clear()
+            if trades or candles:
+                received = min((self.received.get(s, now) for s in trades), default=now)
+                await loop.run_in_executor(self.writer, self.write, list(trades.values()), list(candles.values()), received)
+
+    def write(self, trades: list[Trade], candles: list[CandleUpdate], received: int) -> None:
+        try:
+            with Lease(f"poll:{self.source}", WRITE_LEASE_SECONDS, wait=WRITE_LEASE_SECONDS, renew=False) as held:
+                if not held:
+                    log.warning("%s feed: write lease busy for %ss; batch skipped", self.source, WRITE_LEASE_SECONDS)
+                    return
+                ticks, changed = services.record_feed(self.source, trades, candles, received,
+                                                      move_candles=not self.feed.has_candles)
+            broadcaster()(ticks=ticks, candles=changed)
+        except Exception as exc:  # the database or Redis is away: this batch is lost, the feed goes on
+            close_old_connections()
+            log.warning("%s feed: %d prices and %d candles not stored: %s", self.source, len(trades), len(candles), exc)
+
+    # --- REST resync -------------------------------------------------------------------------
+    async def resync(self, symbols: list[str]) -> None:
+        """The latest prices from the REST API, then (for a feed without candles) the open candles."""
+        if not symbols:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.rest, self._resync_prices, symbols)
+        if not self.feed.has_candles:
+            loop.run_in_executor(self.rest, self._resync_candles, symbols)
+
+    def _resync_prices(self, symbols: list[str]) -> None:
+        try:
+            with Lease(f"poll:{self.source}", WRITE_LEASE_SECONDS, wait=WRITE_LEASE_SECONDS) as held:
+                if not held:
+                    return
+                ticks = services.poll_quotes(self.source, symbols, now_ms())
+                changed = services.apply_tick_to_open_candles(ticks)
+            broadcaster()(ticks=ticks, candles=changed)
+        except Exception as exc:  # the exchange's REST API, the database or Redis away: the feed goes on
+            close_old_connections()
+            log.warning("%s price resync of %d markets failed: %s", self.source, len(symbols), exc)
+
+    def _resync_candles(self, symbols: list[str]) -> None:
+        try:
+            broadcaster()(ticks=[], candles=services.refresh_open_candles(self.source, symbols, now_ms()))
+        except Exception as exc:
+            close_old_connections()
+            log.warning("%s candle resync of %d markets failed: %s", self.source, len(symbols), exc)
+
+    async def resync_forever(self) -> None:
+        while True:
+            await self.resync_wake.wait()
+            self.resync_wake.clear()
+            symbols, self.resync_wanted = sorted(self.resync_wanted), set()
+            log.info("%s feed skipped trades on %s: resyncing from the REST API", self.source, ", ".join(symbols))
+            await self.resync(symbols)
+
+    # --- markets ----------------------------------------------------------------------------
+    async def follow_markets(self) -> None:
+        """Subscribe to the polled markets, and follow the admin's changes to them."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                wanted = await loop.run_in_executor(self.control, self._wanted)
+                listing = await get_exchange(self.source).listing()
+                await self.apply({self.feed.market_id(s, listing[s]): s for s in wanted if s in listing})
+            except (ExchangeError, OSError) as exc:
+                self.detail = f"market listing unavailable: {exc}"
+            except Exception as exc:  # the database away: keep the markets we have
+                log.warning("%s feed: could not read the polled markets: %s", self.source, exc)
+            await asyncio.sleep(MARKETS_REFRESH_SECONDS)
+
+    def _wanted(self) -> list[str]:
+        try:
+            self.poll_interval = selectors.poll_interval(self.source)
+            return selectors.polled_symbols(self.source)
+        finally:
+            close_old_connections()
+
+    async def apply(self, wanted: dict[str, str]) -> None:
+        held = {m for c in self.connections for m in c.markets}
+        for conn in self.connections:
+            gone = [m for m in conn.markets if m not in wanted]
+            if gone:
+                for market in gone:
+                    symbol = conn.markets[market]
+                    self.trades.forget(symbol)
+                    self.sequences.reset(symbol)
+                await conn.remove(gone)
+        added = {m: s for m, s in wanted.items() if m not in held}
+        capacity = max(1, self.feed.max_streams // self.feed.streams_per_market())
+        for conn in self.connections:
+            room = capacity - len(conn.markets)
+            if added and room > 0:
+                part = dict(list(added.items())[:room])
+                for market in part:
+                    added.pop(market)
+                await conn.add(part)
+                if conn.task is None or conn.task.done():
+                    conn.task = asyncio.create_task(conn.run())
+        while added:
+            conn = Connection(self, len(self.connections))
+            part = dict(list(added.items())[:capacity])
+            for market in part:
+                added.pop(market)
+            conn.markets.update(part)
+            self.connections.append(conn)
+            conn.task = asyncio.create_task(conn.run())
+        if not any(c.markets for c in self.connections) and self.live_since is not None:
+            self.connection_down("no markets to follow")
+
+    async def publish_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await loop.run_in_executor(self.control, self.publish_state)
+            await asyncio.sleep(STATE_PUBLISH_SECONDS)
+
+    async def run(self) -> None:
+        await asyncio.gather(self.follow_markets(), self.flush_forever(), self.resync_forever(), self.publish_forever())
+
+
+async def run(sources: list[str]) -> None:
+    exchanges = [ExchangeIngest(source) for source in sources]
+    if not exchanges:
+        log.info("no feeds configured (FEEDS is empty): the REST poller does all the work")
+        await asyncio.Event().wait()
+    await asyncio.gather(*(exchange.run() for exchange in exchanges))
