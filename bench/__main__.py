@@ -9,7 +9,7 @@ from importlib import import_module
 
 from .common import RESULTS, Scratch, machine, raise_fd_limit
 
-ALL = ("sentiment", "market", "api", "stream", "ingest", "admin")
+ALL = ("sentiment", "market", "api", "stream", "ingest", "indicators", "admin")
 OPTIONAL = ("soak",)
 
 

@@ -106,7 +106,7 @@ def forget_tracked() -> None:
     _redis().delete(prices_key(), coins_key())
 
 
-def ohlc(q: dict, build) -> bytes:
+def ohlc(q: dict, build, variant: str = "") -> bytes:
     """A candles request's answer: the document for the series' current version, or build(now)'s
     payload rendered and stored under the version read before building (a write during the build
     moves the version on, so what was built from older candles is never served after it). It lives
@@ -119,6 +119,8 @@ def ohlc(q: dict, build) -> bytes:
     except RedisError:
         return render(build(now))  # Redis is down: rendered, not stored
     key = f"{ohlc_key(q['source'], q['symbol'], q['timeframe'], first, last, q['limit'])}:{version.decode()}"
+    if variant:  # another answer computed from the same candles (indicators): stored beside it
+        key = f"{key}:{variant}"
     body = client.get(key)
     if body is None:
         body = render(build(now))

@@ -10,9 +10,15 @@ from .domain.errors import MarketError
 from .domain.symbols import display_name, normalize_source, normalize_symbols
 from .domain.timeframes import TIMEFRAMES, parse_timeframe
 from .exchanges import ExchangeError
+from .indicators.services import indicator_rows
+from .indicators.spec import parse_indicators
 from .payloads import history_payload, stored_candle_payloads, widget_price_payload
 
 THEMES = ("dark", "light")
+# The chart's overlay choices offered in the gallery (any `indicators=` list works in the URL).
+GALLERY_INDICATORS = (("sma:20", "SMA 20"), ("ema:50", "EMA 50"), ("bbands:20:2", "Bollinger 20, 2"),
+                      ("vwap", "VWAP"), ("rsi:14", "RSI 14"), ("macd:12:26:9", "MACD 12, 26, 9"))
+CHART_CANDLES = 300
 MAX_WIDGET_SYMBOLS = 20
 
 
@@ -66,7 +72,12 @@ def chart(request):
         symbol = normalize_symbols(request.GET.get("symbol", "BTC"), 1)[0]
         timeframe = parse_timeframe(request.GET.get("timeframe", "1h"))
         source = normalize_source(request.GET.get("source") or settings.EXCHANGES[0], settings.EXCHANGES)
-        candles = services.candles_for_request(source, symbol, timeframe, 300, None, None)
+        wanted = request.GET.get("indicators", "")
+        indicators = parse_indicators(wanted) if wanted.strip() else []
+        now = selectors.now_ms()
+        candles = services.candles_for_request(source, symbol, timeframe, CHART_CANDLES, None, None, now)
+        q = {"source": source, "symbol": symbol, "timeframe": timeframe, "limit": CHART_CANDLES, "start": None, "end": None}
+        rows = indicator_rows(q, indicators, now) if indicators else []
     except (MarketError, ExchangeError) as exc:
         return _error(request, exc)
     tracked = selectors.tracked_by_source()
@@ -78,9 +89,12 @@ def chart(request):
     config = {
         **_common(theme), "symbol": symbol, "timeframe": timeframe, "source": source,
         "candles": stored_candle_payloads(candles), "cards": cards,
+        "indicators": {"spec": ",".join(i.key.replace("_", ":") for i in indicators), "keys": [i.key for i in indicators],
+                       "rows": rows},
     }
+    keep = f"&indicators={config['indicators']['spec']}" if indicators else ""
     switcher = [{"timeframe": tf, "active": tf == timeframe,
-                 "url": f"?symbol={symbol}&timeframe={tf}&source={source}&theme={theme}"} for tf in TIMEFRAMES]
+                 "url": f"?symbol={symbol}&timeframe={tf}&source={source}&theme={theme}{keep}"} for tf in TIMEFRAMES]
     return render(request, "widgets/chart.html", {
         "config": config, "theme": theme, "symbol": symbol, "timeframe": timeframe, "source_name": display_name(source),
         "switcher": switcher, "cards": cards,
@@ -97,7 +111,7 @@ def gallery(request):
     }
     return render(request, "widgets/gallery.html", {
         "config": config, "theme": "dark", "symbols": symbols, "sources": [(s, display_name(s)) for s in settings.EXCHANGES],
-        "timeframes": list(TIMEFRAMES),
+        "timeframes": list(TIMEFRAMES), "indicators": GALLERY_INDICATORS,
     })
 
 

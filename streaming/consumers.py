@@ -4,7 +4,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from datetime import UTC, datetime
 
 from channels.consumer import get_handler_name
@@ -17,6 +17,7 @@ from django.conf import settings
 from cryptosite import metrics
 from market import services
 from market.domain.errors import MarketError
+from market.indicators.services import latest_values
 from market.payloads import candle_payload, price_payload
 
 from .groups import ohlc_group, price_group
@@ -30,6 +31,28 @@ RENDERED = "__rendered__"  # an event's JSON, rendered by its first local subscr
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+_computed: "OrderedDict[tuple, asyncio.Future]" = OrderedDict()
+
+
+async def indicator_values(update: dict, indicators) -> dict:
+    """The indicators' values for an updated candle, computed once per process for every
+    subscriber asking for the same ones (a shared future), on the stored candles."""
+    c = update["candle"]
+    key = (update["source"], update["symbol"], update["timeframe"], c["timestamp"], c["high"], c["low"], c["close"],
+           c["volume"], tuple(i.key for i in indicators))
+    future = _computed.get(key)
+    if future is None:
+        future = _computed[key] = asyncio.ensure_future(database_sync_to_async(latest_values)(
+            update["source"], update["symbol"], update["timeframe"], c["timestamp"], list(indicators)))
+        while len(_computed) > 512:
+            _computed.popitem(last=False)
+    try:
+        return await asyncio.shield(future)
+    except Exception:
+        _computed.pop(key, None)
+        raise
 
 
 def _group(sub: Subscription) -> str:
@@ -70,6 +93,9 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         # The newest price sent per (source, symbol): a subscriber never gets one it already has,
         # nor an older one after it (the snapshot and the broadcast of one tick can cross).
         self.newest: dict[tuple[str, str], int] = {}
+        # Candle subscriptions that asked for indicators, by (source, symbol, timeframe).
+        self.with_indicators: dict[tuple, tuple] = {}
+        self.indicator_order = asyncio.Lock()
         # When the client's latest messages arrived: more than the limit within any one second is
         # too many (a sliding window: a burst cannot hide across a fixed window's boundary).
         self.arrivals: deque[float] = deque(maxlen=settings.WS_MAX_MESSAGES_PER_SECOND)
@@ -170,8 +196,14 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
     async def on_subscribe(self, message: dict) -> None:
         subs = parse_subscriptions(message)
         for sub in subs:
-            if sub in self.subscriptions:
+            same = next((s for s in self.subscriptions if s.series == sub.series), None)
+            if same is not None:  # already followed: the indicators asked for now replace the earlier ones
+                del self.subscriptions[same]
+                self.subscriptions[sub] = None
+                self._follow_indicators(sub)
                 await self._confirm(sub, "subscribed")
+                if sub.indicators != same.indicators:
+                    await self._snapshot(sub, True, None)
                 continue
             if len(self.subscriptions) >= settings.WS_MAX_SUBSCRIPTIONS:
                 return await self.refuse(
@@ -183,6 +215,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 await self.error(str(exc))
                 continue
             self.subscriptions[sub] = None
+            self._follow_indicators(sub)
             await self.channel_layer.group_add(_group(sub), self.channel_name)
             await self._confirm(sub, "subscribed")
             await self._snapshot(sub, tracked, tick)
@@ -193,6 +226,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 "source" not in message or s.source == sub.source)]
             for s in matching:
                 del self.subscriptions[s]
+                self.with_indicators.pop((s.source, s.symbol, s.timeframe), None)
                 if s.channel == "prices":
                     self.newest.pop((s.source, s.symbol), None)
                 await self.channel_layer.group_discard(_group(s), self.channel_name)
@@ -204,7 +238,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
     async def on_get_subscriptions(self, message: dict) -> None:
         symbols = list(dict.fromkeys(s.symbol for s in self.subscriptions))
         detail = [
-            {"symbol": s.symbol, "source": s.source, "channel": s.channel, **({"timeframe": s.timeframe} if s.timeframe else {})}
+            {"symbol": s.symbol, "source": s.source, "channel": s.channel, **({"timeframe": s.timeframe} if s.timeframe else {}),
+             **({"indicators": [i.key for i in s.indicators]} if s.indicators else {})}
             for s in self.subscriptions
         ]
         await self.send_json({"type": "subscriptions", "symbols": symbols, "subscriptions": detail})
@@ -221,6 +256,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         payload = {"type": kind, "symbol": sub.symbol, "message": f"{verb} {sub.symbol} updates", "source": sub.source}
         if sub.channel != "prices":
             payload.update(channel=sub.channel, timeframe=sub.timeframe)
+        if sub.indicators:
+            payload["indicators"] = [i.key for i in sub.indicators]
         await self.send_json(payload)
 
     async def _snapshot(self, sub: Subscription, tracked: bool, tick) -> None:
@@ -241,10 +278,32 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             await self.error(f"No candle yet for {sub.symbol} {sub.timeframe} on {sub.source}: {exc}")
             return
         if candles:
-            await self.send_json(
-                {"type": "ohlc_update", "symbol": sub.symbol, "source": sub.source, "timeframe": sub.timeframe,
-                 "candle": candle_payload(candles[-1])}
-            )
+            update = {"symbol": sub.symbol, "source": sub.source, "timeframe": sub.timeframe,
+                      "candle": candle_payload(candles[-1])}
+            if sub.indicators:
+                await self._send_with_indicators(sub.indicators, update)
+            else:
+                await self.send_json({"type": "ohlc_update", **update})
+
+    # --- indicators on the candle channel ---------------------------------------------------------
+    def _follow_indicators(self, sub: Subscription) -> None:
+        if sub.channel == "ohlc":
+            key = (sub.source, sub.symbol, sub.timeframe)
+            if sub.indicators:
+                self.with_indicators[key] = sub.indicators
+            else:
+                self.with_indicators.pop(key, None)
+
+    async def _send_with_indicators(self, indicators, update: dict) -> None:
+        """A candle update with the indicators' values for that candle, computed on the stored
+        candles (the same for every subscriber of this process asking for the same ones)."""
+        async with self.indicator_order:  # in the order the updates came
+            try:
+                values = await indicator_values(update, indicators)
+            except MarketError as exc:
+                await self.error(f"Indicators unavailable for {update['symbol']} {update['timeframe']}: {exc}")
+                values = None
+            await self.send_json({"type": "ohlc_update", **update, "indicators": values})
 
     # --- from the channel layer ----------------------------------------------------------------
     async def dispatch(self, message: dict) -> None:
@@ -270,6 +329,12 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         connection only adds its own `seq`."""
         if self.closing or (event["type"] == "price.update" and not self._is_new(event["data"])):
             return
+        if event["type"] == "ohlc.update" and self.with_indicators:
+            data = event["data"]
+            indicators = self.with_indicators.get((data["source"], data["symbol"], data["timeframe"]))
+            if indicators:
+                asyncio.get_running_loop().create_task(self._send_with_indicators(indicators, data))
+                return
         rendered = event.get(RENDERED)
         if rendered is None:
             rendered = event[RENDERED] = json.dumps({"type": event["type"].replace(".", "_"), **event["data"]})

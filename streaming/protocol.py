@@ -8,6 +8,7 @@ from django.conf import settings
 from market.domain.errors import MarketError
 from market.domain.symbols import normalize_source, normalize_symbol, normalize_symbols
 from market.domain.timeframes import parse_timeframe
+from market.indicators.spec import Indicator, parse_indicators
 
 CHANNELS = ("prices", "ohlc")
 
@@ -22,6 +23,12 @@ class Subscription:
     symbol: str
     channel: str = "prices"
     timeframe: str | None = None
+    indicators: tuple[Indicator, ...] = ()  # the candle channel: values sent with each candle
+
+    @property
+    def series(self) -> tuple:
+        """What the subscription follows, whatever indicators it adds."""
+        return (self.source, self.symbol, self.channel, self.timeframe)
 
 
 def parse_message(text: str) -> dict:
@@ -52,6 +59,11 @@ def parse_subscriptions(message: dict) -> list[Subscription]:
         if channel not in CHANNELS:
             raise ProtocolError(f"Unknown channel: {channel}. Must be one of: {', '.join(CHANNELS)}")
         timeframe = parse_timeframe(message.get("timeframe", "1m")) if channel == "ohlc" else None
+        indicators: tuple[Indicator, ...] = ()
+        if message.get("indicators") is not None:
+            if channel != "ohlc":
+                raise ProtocolError("indicators go with the ohlc channel")
+            indicators = tuple(parse_indicators(message["indicators"]))
     except MarketError as exc:
         raise ProtocolError(str(exc)) from None
-    return [Subscription(source, symbol, channel, timeframe) for symbol in symbols]
+    return [Subscription(source, symbol, channel, timeframe, indicators) for symbol in symbols]

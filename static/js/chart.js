@@ -40,7 +40,77 @@
     container.dataset.lastUpdate = String(Date.now());
     container.dataset.lastClose = String(c.close);
   }
+  // Indicators (?indicators=sma:20,bbands:20:2,rsi:14,macd:12:26:9): averages, bands and VWAP on
+  // the price pane; RSI, MACD and ATR each in a pane of its own; live with every candle update.
+  var overlays = {};
+  var palette = { sma: ["#f5a623", "#ffca28"], ema: ["#ab47bc", "#66bb6a"], bbands: ["#7e57c2", "#26c6da"],
+    vwap: ["#ff7043"], rsi: ["#ec407a"], atr: ["#8d6e63"] };
+  var used = {};
+  var onPrice = ["sma", "ema", "bbands", "vwap"];
+  var panes = {};
+  config.indicators.keys.forEach(function (key, i) {
+    var name = key.split("_")[0];
+    var pane = onPrice.indexOf(name) >= 0 ? 0 : (panes[name] = panes[name] || Object.keys(panes).length + 1);
+    var colours = palette[name] || ["#90a4ae"];
+    var color = colours[(used[name] = (used[name] || 0) + 1) - 1] || colours[0];
+    function line(c, width, title) {
+      return chart.addSeries(LC.LineSeries, { color: c, lineWidth: width || 2, priceLineVisible: false,
+        lastValueVisible: pane > 0, crosshairMarkerVisible: false, title: title || "" }, pane);
+    }
+    if (name === "bbands") {
+      overlays[key] = { series: [line(color, 1), line(color, 1, key), line(color, 1)], pick: function (v) { return [v.upper, v.middle, v.lower]; } };
+    } else if (name === "macd") {
+      var hist = chart.addSeries(LC.HistogramSeries, { priceLineVisible: false, lastValueVisible: false }, pane);
+      overlays[key] = { series: [line("#29b6f6"), line("#f5a623"), hist], pick: function (v) { return [v.macd, v.signal, v.hist]; } };
+    } else {
+      overlays[key] = { series: [line(color, 2, pane ? "" : key)], pick: function (v) { return [v]; } };
+      if (name === "rsi") {
+        [70, 30].forEach(function (level) {
+          overlays[key].series[0].createPriceLine({ price: level, color: colors.grid, lineStyle: 2, axisLabelVisible: false });
+        });
+      }
+    }
+  });
+  var paneCount = Object.keys(panes).length;
+  if (paneCount) {
+    container.dataset.panes = String(paneCount);
+    container.style.setProperty("--panes", String(paneCount));
+    // The price pane keeps most of the height; each indicator pane gets a share of its own.
+    chart.panes().forEach(function (p, i) { p.setStretchFactor(i === 0 ? 3 : 1); });
+  }
+  function overlayPoint(series, index, time, value) {
+    if (value === null || value === undefined) return null;
+    if (index === 2 && series.length === 3 && series[2].seriesType() === "Histogram") {
+      return { time: time, value: value, color: value >= 0 ? colors.up + "aa" : colors.down + "aa" };
+    }
+    return { time: time, value: value };
+  }
+  function drawOverlays(rows) {
+    Object.keys(overlays).forEach(function (key) {
+      var o = overlays[key];
+      o.series.forEach(function (series, j) {
+        series.setData(rows.filter(function (r) { return r[key] !== null; }).map(function (r) {
+          return overlayPoint(o.series, j, r.timestamp / 1000, o.pick(r[key])[j]);
+        }).filter(Boolean));
+      });
+    });
+    container.dataset.indicatorRows = String(rows.length);
+  }
+  function updateOverlays(time, values) {
+    if (!values) return;
+    Object.keys(overlays).forEach(function (key) {
+      if (values[key] === null || values[key] === undefined) return;
+      var o = overlays[key];
+      o.pick(values[key]).forEach(function (value, j) {
+        var p = overlayPoint(o.series, j, time, value);
+        if (p) o.series[j].update(p);
+      });
+    });
+    container.dataset.indicatorUpdate = String(Date.now());
+  }
+
   draw(config.candles);
+  drawOverlays(config.indicators.rows);
   container.dataset.candles = String(config.candles.length);
   chart.timeScale().fitContent();
 
@@ -64,16 +134,23 @@
   });
 
   function resync() {
-    var url = "/api/market/ohlc?symbol=" + encodeURIComponent(config.symbol) + "&timeframe=" + config.timeframe +
+    var common = "symbol=" + encodeURIComponent(config.symbol) + "&timeframe=" + config.timeframe +
       "&source=" + config.source + "&limit=3";
-    return fetch(url).then(function (r) { return r.ok ? r.json() : { ohlc: [] }; })
+    var candlesDone = fetch("/api/market/ohlc?" + common).then(function (r) { return r.ok ? r.json() : { ohlc: [] }; })
       .then(function (body) { body.ohlc.forEach(update); }).catch(function () {});
+    if (!config.indicators.spec) return candlesDone;
+    return candlesDone.then(function () {
+      return fetch("/api/market/indicators?" + common + "&indicators=" + encodeURIComponent(config.indicators.spec));
+    }).then(function (r) { return r.ok ? r.json() : { rows: [] }; })
+      .then(function (body) { body.rows.forEach(function (row) { updateOverlays(row.timestamp / 1000, row); }); })
+      .catch(function () {});
   }
 
   var stream = new window.CryptoStream({
     onMessage: function (m) {
       if (m.type === "ohlc_update" && m.symbol === config.symbol && m.timeframe === config.timeframe && m.source === config.source) {
         update(m.candle);
+        updateOverlays(m.candle.timestamp / 1000, m.indicators);
       } else if (m.type === "price_update") {
         var line = lines[m.source + ":" + m.symbol];
         var time = m.timestamp / 1000;
@@ -87,7 +164,9 @@
     onStatus: function (state) { status.textContent = state === "open" ? "Live" : "Reconnecting…"; },
     onResync: resync
   });
-  stream.subscribe({ symbol: config.symbol, source: config.source, channel: "ohlc", timeframe: config.timeframe });
+  var candleChannel = { symbol: config.symbol, source: config.source, channel: "ohlc", timeframe: config.timeframe };
+  if (config.indicators.spec) candleChannel.indicators = config.indicators.spec;
+  stream.subscribe(candleChannel);
   config.cards.forEach(function (c) { stream.subscribe({ symbol: c.symbol, source: c.source }); });
 
   stream.pollWhileDown(resync, config.poll_interval_ms, function () { status.textContent = "Polling"; });

@@ -15,6 +15,8 @@
       params.set("symbol", data.get("symbol"));
       params.set("timeframe", data.get("timeframe"));
       if (data.get("source")) params.set("source", data.get("source"));
+      var indicators = data.getAll("indicators");
+      if (indicators.length) params.set("indicators", indicators.join(","));
     }
     params.set("theme", data.get("theme"));
     return params.toString();
@@ -25,7 +27,7 @@
       var widget = item.dataset.widget;
       var path = widget === "prices" ? config.prices_path : config.chart_path;
       var url = config.origin + path + "?" + query(widget);
-      var height = widget === "prices" ? 360 : 640;
+      var height = widget === "prices" ? 360 : (query(widget).indexOf("indicators=") >= 0 ? 820 : 640);
       var title = widget === "prices" ? "cryptosite live prices" : "cryptosite live chart";
       item.querySelector(".preview").src = url;
       item.querySelector(".snippet").value =

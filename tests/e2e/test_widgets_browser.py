@@ -82,6 +82,53 @@ def test_the_chart_draws_candles_and_updates_the_newest(stack, browser):
     w.close()
 
 
+# Pixels of one colour across the chart's canvases (the overlays' colours are the chart's own).
+COLOUR_PIXELS = """([r, g, b]) => {
+  let n = 0;
+  for (const canvas of document.querySelectorAll('#chart canvas')) {
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 0; i < data.length; i += 4) {
+      if (Math.abs(data[i] - r) < 12 && Math.abs(data[i + 1] - g) < 12 && Math.abs(data[i + 2] - b) < 12) n++;
+    }
+  }
+  return n;
+}"""
+SMA_ORANGE, MACD_BLUE = (245, 166, 35), (41, 182, 246)
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_the_chart_draws_indicator_overlays_and_panes_and_keeps_them_live(stack, browser, theme, tmp_path):
+    w = Watched(browser, stack.base, viewport={"width": 1000, "height": 1000})
+    plain = f"{stack.base}/widgets/chart/?symbol=BTC&timeframe=1m&theme={theme}"
+    w.page.goto(plain)
+    w.page.wait_for_timeout(300)
+    assert w.page.evaluate(COLOUR_PIXELS, list(SMA_ORANGE)) == 0 and w.page.get_attribute("#chart", "data-panes") is None
+    w.page.goto(plain + "&indicators=sma:20,bbands:20:2,rsi:14,macd")
+    assert w.page.get_attribute("#chart", "data-panes") == "2"  # RSI and MACD below the price pane
+    assert int(w.page.get_attribute("#chart", "data-indicator-rows")) >= 50
+    w.page.wait_for_timeout(300)
+    assert w.page.evaluate(COLOUR_PIXELS, list(SMA_ORANGE)) > 200  # the SMA line on the price pane
+    assert w.page.evaluate(COLOUR_PIXELS, list(MACD_BLUE)) > 100  # the MACD line in its pane
+    w.page.locator("#chart").screenshot(path=str(tmp_path / f"chart-indicators-{theme}.png"))
+    # Live: a candle update over /ws arrives with the indicators' values and moves the overlays.
+    w.page.wait_for_selector("#chart[data-indicator-update]", state="attached", timeout=20_000)
+    # The timeframe switcher keeps the indicators.
+    assert "indicators=sma:20,bbands:20:2,rsi:14,macd:12:26:9" in w.page.get_attribute('.tf-switcher a >> nth=1', "href")
+    assert w.foreign() == [] and w.errors == []
+    w.close()
+
+
+def test_the_gallery_offers_indicators_for_the_chart_snippet(stack, browser):
+    w = Watched(browser, stack.base)
+    w.page.goto(f"{stack.base}/widgets/")
+    w.page.check('input[name="indicators"][value="rsi:14"]')
+    w.page.check('input[name="indicators"][value="sma:20"]')
+    snippet = w.page.locator('.gallery-item[data-widget="chart"] .snippet').input_value()
+    assert "indicators=sma%3A20%2Crsi%3A14" in snippet and 'height="820"' in snippet
+    assert w.errors == []
+    w.close()
+
+
 @pytest.mark.parametrize("path", ["/widgets/prices/", "/widgets/chart/?symbol=ETH", "/widgets/"])
 def test_no_horizontal_overflow_on_a_360px_phone(stack, browser, path):
     w = Watched(browser, stack.base, viewport={"width": 360, "height": 740})

@@ -209,3 +209,41 @@ async def test_a_candle_subscription_the_exchange_fails_gets_an_error_and_the_co
     assert (await send(ws, {"type": "ping"}))["type"] == "pong"
     subs = await send(ws, {"type": "get_subscriptions"})
     assert subs["subscriptions"] == [{"symbol": "BTC", "source": "binance", "channel": "ohlc", "timeframe": "1m"}]
+
+
+async def test_a_candle_subscription_with_indicators_gets_their_values_with_each_candle(sandbox):
+    ws = await connect()
+    subscribed = await send(ws, {"type": "subscribe", "symbol": "BTC", "channel": "ohlc", "timeframe": "1m",
+                                 "indicators": "sma:5,rsi:14,macd"})
+    assert subscribed["indicators"] == ["sma_5", "rsi_14", "macd_12_26_9"]
+    snapshot = await ws.receive_json_from(timeout=20)
+    assert snapshot["type"] == "ohlc_update" and set(snapshot["indicators"]) == {"sma_5", "rsi_14", "macd_12_26_9"}
+    assert all(v is not None for v in snapshot["indicators"].values())  # the warm-up candles were fetched
+    # A candle update published by the poller or the ingest process arrives with its values.
+    from market import selectors
+    from market.indicators.services import latest_values
+    from market.indicators.spec import parse_indicators
+    from market.ticks import StoredCandle
+
+    stored = (await sync_to_async(selectors.candles)("binance", "BTC", "1m", 0, 10**14))[-1]
+    candle = StoredCandle(*stored)
+    await sync_to_async(publish)(candles=[("binance", "BTC", "1m", candle)])
+    update = await ws.receive_json_from(timeout=10)
+    assert update["type"] == "ohlc_update" and update["candle"]["timestamp"] == candle.open_time
+    expected = await sync_to_async(latest_values)("binance", "BTC", "1m", candle.open_time,
+                                                  parse_indicators("sma:5,rsi:14,macd"))
+    assert update["indicators"] == expected
+    listed = await send(ws, {"type": "get_subscriptions"})
+    assert listed["subscriptions"][0]["indicators"] == ["sma_5", "rsi_14", "macd_12_26_9"]
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize("message, fragment", [
+    ({"type": "subscribe", "symbol": "BTC", "channel": "ohlc", "indicators": "smaa:2"}, "Unknown indicator: 'smaa'"),
+    ({"type": "subscribe", "symbol": "BTC", "indicators": "sma:5"}, "indicators go with the ohlc channel"),
+])
+async def test_bad_indicators_are_an_error_naming_them(sandbox, message, fragment):
+    ws = await connect()
+    error = await send(ws, message)
+    assert error["type"] == "error" and fragment in error["error"]
+    await ws.disconnect()
