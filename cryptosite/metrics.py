@@ -38,7 +38,8 @@ FEED_LIVE = Gauge("cryptosite_feed_live", "1 while the exchange's feed is the li
 # Endpoints named as such; anything else is counted under its area, so that no client can grow the
 # number of series by asking for made-up paths.
 ENDPOINTS = frozenset({
-    "/api/market/price", "/api/market/ohlc", "/api/market/indicators", "/api/sentiment/analyze", "/prices", "/coins", "/history", "/health",
+    "/api/market/price", "/api/market/ohlc", "/api/market/indicators", "/api/market/orderbook",
+    "/api/sentiment/analyze", "/prices", "/coins", "/history", "/health",
     "/metrics", "/api/schema/", "/docs", "/redoc",
 })
 AREAS = ("/admin/", "/widgets/", "/static/")

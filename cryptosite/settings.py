@@ -206,6 +206,9 @@ TICK_MIN_INTERVAL = env.float("TICK_MIN_INTERVAL", default=1.0)
 # The longest wait between reconnect attempts to a feed (the back-off grows to this, with jitter).
 FEED_RECONNECT_MAX_SECONDS = env.float("FEED_RECONNECT_MAX_SECONDS", default=30.0)
 
+# Seconds between refreshes of the order books someone watches over the WebSocket (only those).
+BOOK_INTERVAL = env.float("BOOK_INTERVAL", default=2.0)
+
 # The task that stores prices hands them to this callable after the commit; market never
 # imports streaming.
 MARKET_BROADCASTER = env.str("MARKET_BROADCASTER", default="streaming.broadcast.publish")

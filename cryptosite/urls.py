@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from market.api import views as market
+from market.depth.views import OrderBookView
 from market.indicators.views import IndicatorsView
 from sentiment import views as sentiment
 
@@ -22,6 +23,7 @@ api = [
     path("api/market/price", market.PriceView.as_view(), name="price"),
     path("api/market/ohlc", market.OhlcView.as_view(), name="ohlc"),
     path("api/market/indicators", IndicatorsView.as_view(), name="indicators"),
+    path("api/market/orderbook", OrderBookView.as_view(), name="orderbook"),
     path("api/sentiment/analyze", sentiment.AnalyzeView.as_view(), name="sentiment"),
     path("prices", market.PricesView.as_view(), name="prices"),
     path("coins", market.CoinsView.as_view(), name="coins"),
@@ -33,7 +35,7 @@ urlpatterns = [
     *api,
     # ...and with one, they redirect there (307 keeps the method and body), as FastAPI did.
     re_path(
-        r"^(?P<target>api/market/price|api/market/ohlc|api/market/indicators|api/sentiment/analyze|prices|coins|history|health)/$",
+        r"^(?P<target>api/market/price|api/market/ohlc|api/market/indicators|api/market/orderbook|api/sentiment/analyze|prices|coins|history|health)/$",
         lambda request, target: _temporary_redirect(request, f"/{target}"),
     ),
     path("metrics", metrics_view, name="metrics"),

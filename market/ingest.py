@@ -24,7 +24,7 @@ from decimal import InvalidOperation
 
 import orjson
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -425,6 +425,15 @@ class ExchangeIngest:
             conn.task = asyncio.create_task(conn.run())
         if not any(c.markets for c in self.connections) and self.live_since is not None:
             self.connection_down("no markets to follow")
+
+    def shutdown(self) -> None:
+        """Close the threads' database connections and stop the threads (the process is stopping)."""
+        for pool in (self.writer, self.rest, self.control):
+            try:
+                pool.submit(connections.close_all).result(timeout=30)
+            except Exception:  # a thread stuck on a dead database: it dies with the process
+                pass
+            pool.shutdown(wait=False)
 
     async def publish_forever(self) -> None:
         loop = asyncio.get_running_loop()

@@ -22,5 +22,7 @@ def beat_schedule() -> dict:
             "schedule": 3600.0,
             "args": (source, True),
         }
+    schedule["poll-books"] = {"task": "market.tasks.poll_books", "schedule": settings.BOOK_INTERVAL,
+                              "options": {"expires": settings.BOOK_INTERVAL * 2}}
     schedule["prune-ticks"] = {"task": "market.tasks.prune_old_ticks", "schedule": 3600.0}
     return schedule

@@ -1,9 +1,11 @@
 """Celery tasks: thin wrappers that take names, call a service, and hand new prices to the
 broadcaster after the commit."""
 
+import hashlib
 import logging
 import time
 
+import orjson
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
@@ -13,6 +15,8 @@ from django.utils.module_loading import import_string
 from cryptosite import metrics
 
 from . import selectors, services
+from .depth import services as depth
+from .domain.errors import MarketError
 from .exchanges import ExchangeError
 from .locks import Lease
 
@@ -85,6 +89,30 @@ def sync_exchange_candles(self, source: str, full: bool = False) -> int:
         updates = [(source, symbol, tf, max(cs, key=lambda c: c.open_time)) for (symbol, tf), cs in written.items() if cs]
         broadcaster()(ticks=[], candles=updates)
         return sum(len(c) for c in written.values())
+
+
+@shared_task(ignore_result=True)
+def poll_books() -> int:
+    """Refresh the order books someone watches over the WebSocket and publish the changed ones
+    (beat runs this every BOOK_INTERVAL seconds); books nobody watches are never fetched."""
+    with Lease("books", settings.BOOK_INTERVAL * 3) as acquired:
+        if not acquired:
+            return 0
+        changed = []
+        for source, symbol in depth.watched():
+            try:
+                book = depth.order_book(source, symbol, depth.FETCH_DEPTH)
+            except MarketError as exc:
+                log.warning("book %s %s: %s", source, symbol, exc)
+                continue
+            fingerprint = hashlib.blake2b(orjson.dumps([book["bids"], book["asks"]]), digest_size=16).hexdigest()
+            key = f"book-last:{source}:{symbol}"
+            if cache.get(key) != fingerprint:
+                cache.set(key, fingerprint, timeout=600)
+                changed.append(book)
+        if changed:
+            broadcaster()(books=changed)
+        return len(changed)
 
 
 @shared_task(ignore_result=True)

@@ -6,7 +6,9 @@ from django.shortcuts import render
 from django.urls import path, reverse
 
 from . import selectors, services
+from .depth.services import order_book
 from .domain.errors import MarketError
+from .domain.params import parse_int
 from .domain.symbols import display_name, normalize_source, normalize_symbols
 from .domain.timeframes import TIMEFRAMES, parse_timeframe
 from .exchanges import ExchangeError
@@ -101,12 +103,27 @@ def chart(request):
     })
 
 
+def depth(request):
+    try:
+        theme = _theme(request)
+        symbol = normalize_symbols(request.GET.get("symbol", "BTC"), 1)[0]
+        raw = request.GET.get("source") or "composite"
+        source = "composite" if raw.lower() == "composite" else normalize_source(raw, settings.EXCHANGES)
+        levels = parse_int(request.GET.get("depth"), "depth", default=50, lo=5, hi=100)
+        book = order_book(source, symbol, levels)
+    except (MarketError, ExchangeError) as exc:
+        return _error(request, exc)
+    config = {**_common(theme), "symbol": symbol, "source": source, "depth": levels, "book": book}
+    name = "all exchanges" if source == "composite" else display_name(source)
+    return render(request, "widgets/depth.html", {"config": config, "theme": theme, "symbol": symbol, "source_name": name})
+
+
 def gallery(request):
     tracked = selectors.tracked_by_source()
     symbols = sorted({s for syms in tracked.values() for s in syms})
     config = {
         "origin": request.build_absolute_uri("/").rstrip("/"),
-        "prices_path": reverse("widget-prices"), "chart_path": reverse("widget-chart"),
+        "prices_path": reverse("widget-prices"), "chart_path": reverse("widget-chart"), "depth_path": reverse("widget-depth"),
         "sources": settings.EXCHANGES, "symbols": symbols, "timeframes": list(TIMEFRAMES),
     }
     return render(request, "widgets/gallery.html", {
@@ -119,4 +136,5 @@ urlpatterns = [
     path("", gallery, name="widget-gallery"),
     path("prices/", prices, name="widget-prices"),
     path("chart/", chart, name="widget-chart"),
+    path("depth/", depth, name="widget-depth"),
 ]

@@ -16,17 +16,19 @@ from django.conf import settings
 
 from cryptosite import metrics
 from market import services
+from market.depth import services as depth
 from market.domain.errors import MarketError
 from market.indicators.services import latest_values
 from market.payloads import candle_payload, price_payload
 
-from .groups import ohlc_group, price_group
+from .groups import book_group, ohlc_group, price_group
 from .protocol import ProtocolError, Subscription, parse_message, parse_subscriptions
 from .uvicorn_transport import SEND_NOW
 
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 RENDERED = "__rendered__"  # an event's JSON, rendered by its first local subscriber
+RENDERED_BY_DEPTH = "__rendered_by_depth__"  # a book event's JSON per depth asked for
 
 
 def _now_iso() -> str:
@@ -56,7 +58,14 @@ async def indicator_values(update: dict, indicators) -> dict:
 
 
 def _group(sub: Subscription) -> str:
+    if sub.channel == "book":
+        return book_group(sub.source, sub.symbol)
     return price_group(sub.source, sub.symbol) if sub.channel == "prices" else ohlc_group(sub.source, sub.symbol, sub.timeframe)
+
+
+def _book_message(data: dict, depth_: int) -> dict:
+    """A `book` message cut to a subscriber's depth (the bands are the fetched book's)."""
+    return {"type": "book", **data, "depth": depth_, "bids": data["bids"][:depth_], "asks": data["asks"][:depth_]}
 
 
 class PriceStreamConsumer(AsyncWebsocketConsumer):
@@ -95,6 +104,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         self.newest: dict[tuple[str, str], int] = {}
         # Candle subscriptions that asked for indicators, by (source, symbol, timeframe).
         self.with_indicators: dict[tuple, tuple] = {}
+        # Book subscriptions' depths, by (source, symbol).
+        self.book_depth: dict[tuple[str, str], int] = {}
         self.indicator_order = asyncio.Lock()
         # When the client's latest messages arrived: more than the limit within any one second is
         # too many (a sliding window: a burst cannot hide across a fixed window's boundary).
@@ -197,18 +208,23 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         subs = parse_subscriptions(message)
         for sub in subs:
             same = next((s for s in self.subscriptions if s.series == sub.series), None)
-            if same is not None:  # already followed: the indicators asked for now replace the earlier ones
+            if same is not None:  # already followed: the indicators or depth asked for now replace the earlier ones
                 del self.subscriptions[same]
                 self.subscriptions[sub] = None
                 self._follow_indicators(sub)
+                if sub.channel == "book":
+                    self.book_depth[(sub.source, sub.symbol)] = sub.depth
                 await self._confirm(sub, "subscribed")
-                if sub.indicators != same.indicators:
+                if sub.indicators != same.indicators or sub.depth != same.depth:
                     await self._snapshot(sub, True, None)
                 continue
             if len(self.subscriptions) >= settings.WS_MAX_SUBSCRIPTIONS:
                 return await self.refuse(
                     f"Subscription limit exceeded: at most {settings.WS_MAX_SUBSCRIPTIONS} per connection", CLOSE_POLICY
                 )
+            if sub.channel == "book":
+                await self._subscribe_book(sub)
+                continue
             try:
                 tracked, tick = await database_sync_to_async(services.watch)(sub.source, sub.symbol)
             except MarketError as exc:
@@ -220,6 +236,20 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             await self._confirm(sub, "subscribed")
             await self._snapshot(sub, tracked, tick)
 
+    async def _subscribe_book(self, sub: Subscription) -> None:
+        """A book: its snapshot now (the symbol checked), then every change while it is watched."""
+        try:
+            book = await database_sync_to_async(depth.order_book)(sub.source, sub.symbol, sub.depth)
+            await database_sync_to_async(depth.watch)(sub.source, sub.symbol)
+        except MarketError as exc:
+            await self.error(str(exc))
+            return
+        self.subscriptions[sub] = None
+        self.book_depth[(sub.source, sub.symbol)] = sub.depth
+        await self.channel_layer.group_add(_group(sub), self.channel_name)
+        await self._confirm(sub, "subscribed")
+        await self.send_json(_book_message(book, sub.depth))
+
     async def on_unsubscribe(self, message: dict) -> None:
         for sub in parse_subscriptions(message):
             matching = [s for s in self.subscriptions if s.symbol == sub.symbol and (
@@ -227,6 +257,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             for s in matching:
                 del self.subscriptions[s]
                 self.with_indicators.pop((s.source, s.symbol, s.timeframe), None)
+                if s.channel == "book":
+                    self.book_depth.pop((s.source, s.symbol), None)
                 if s.channel == "prices":
                     self.newest.pop((s.source, s.symbol), None)
                 await self.channel_layer.group_discard(_group(s), self.channel_name)
@@ -239,7 +271,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         symbols = list(dict.fromkeys(s.symbol for s in self.subscriptions))
         detail = [
             {"symbol": s.symbol, "source": s.source, "channel": s.channel, **({"timeframe": s.timeframe} if s.timeframe else {}),
-             **({"indicators": [i.key for i in s.indicators]} if s.indicators else {})}
+             **({"indicators": [i.key for i in s.indicators]} if s.indicators else {}),
+             **({"depth": s.depth} if s.depth else {})}
             for s in self.subscriptions
         ]
         await self.send_json({"type": "subscriptions", "symbols": symbols, "subscriptions": detail})
@@ -258,9 +291,19 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             payload.update(channel=sub.channel, timeframe=sub.timeframe)
         if sub.indicators:
             payload["indicators"] = [i.key for i in sub.indicators]
+        if sub.depth:
+            payload["depth"] = sub.depth
         await self.send_json(payload)
 
     async def _snapshot(self, sub: Subscription, tracked: bool, tick) -> None:
+        if sub.channel == "book":
+            try:
+                book = await database_sync_to_async(depth.order_book)(sub.source, sub.symbol, sub.depth)
+            except MarketError as exc:
+                await self.error(str(exc))
+                return
+            await self.send_json(_book_message(book, sub.depth))
+            return
         if sub.channel == "prices":
             if tick is None and not tracked:
                 try:
@@ -329,6 +372,16 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         connection only adds its own `seq`."""
         if self.closing or (event["type"] == "price.update" and not self._is_new(event["data"])):
             return
+        if event["type"] == "book.update":
+            data = event["data"]
+            depth_ = self.book_depth.get((data["source"], data["symbol"]))
+            if depth_ is None:
+                return
+            by_depth = event.setdefault(RENDERED_BY_DEPTH, {})
+            if depth_ not in by_depth:
+                by_depth[depth_] = json.dumps(_book_message(data, depth_))
+            self._emit(self._numbered(by_depth[depth_]))
+            return
         if event["type"] == "ohlc.update" and self.with_indicators:
             data = event["data"]
             indicators = self.with_indicators.get((data["source"], data["symbol"], data["timeframe"]))
@@ -351,4 +404,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             if now - last_touch >= 60:
                 last_touch = now
                 for sub in list(self.subscriptions):
-                    await database_sync_to_async(services.keep_polled)(sub.source, sub.symbol)
+                    if sub.channel == "book":
+                        await database_sync_to_async(depth.watch)(sub.source, sub.symbol)
+                    else:
+                        await database_sync_to_async(services.keep_polled)(sub.source, sub.symbol)

@@ -11,3 +11,7 @@ def price_group(source: str, symbol: str) -> str:
 
 def ohlc_group(source: str, symbol: str, timeframe: str) -> str:
     return f"ohlc.{source}.{_SAFE.sub('_', symbol)}.{timeframe}"
+
+
+def book_group(source: str, symbol: str) -> str:
+    return f"book.{source}.{_SAFE.sub('_', symbol)}"

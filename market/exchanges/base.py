@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 
+from ..depth.book import Book, ordered
 from ..domain.candles import Candle
 from ..domain.prices import Quote
 from ..domain.symbols import display_name
@@ -82,6 +83,10 @@ class Exchange(ABC):
     async def fetch_candles(self, symbol: str, timeframe: str, start_ms: int, end_ms: int, now_ms: int) -> list[Candle]:
         """Candles with open time in [start, end], oldest first, `closed` set against now."""
 
+    @abstractmethod
+    async def fetch_book(self, symbol: str, depth: int, now_ms: int) -> Book:
+        """The order book's best `depth` levels a side, the exchange's numbers as printed."""
+
 
 def dec(value: object) -> Decimal:
     """An exchange number (string or JSON number) as an exact Decimal."""
@@ -91,3 +96,18 @@ def dec(value: object) -> Decimal:
     if not result.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
     return result
+
+
+def book_levels(rows, depth: int) -> tuple[tuple[str, str], ...]:
+    """[[price, quantity, ...], ...] as printed (strings), checked to be numbers, the first `depth`."""
+    out = []
+    for row in rows[:depth]:
+        price, quantity = str(row[0]), str(row[1])
+        dec(price), dec(quantity)  # a level that is not two numbers is the exchange's fault: 502
+        out.append((price, quantity))
+    return tuple(out)
+
+
+def make_book(source: str, symbol: str, bids, asks, depth: int, timestamp_ms: int) -> Book:
+    bids, asks = ordered(book_levels(bids, len(bids)), book_levels(asks, len(asks)))
+    return Book(source, symbol, bids[:depth], asks[:depth], timestamp_ms)

@@ -5,16 +5,18 @@ import json
 from ..domain.candles import Candle
 from ..domain.prices import Quote
 from ..domain.timeframes import TIMEFRAMES
-from .base import Exchange, dec
+from .base import Exchange, dec, make_book
 
 KLINES_PAGE = 1000
+DEPTH_LIMITS = (5, 10, 20, 50, 100)  # the depth sizes Binance serves at the lowest weight (5)
 
 
 class Binance(Exchange):
     name = "binance"
     # Published: 6,000 request weight per minute per IP. We spend about 60 a minute:
     # ticker/price for all tracked symbols (weight 4) every 5 s, klines (weight 2) per sync,
-    # exchangeInfo (weight 20) once an hour.
+    # exchangeInfo (weight 20) once an hour; depth (weight 5 up to 100 levels) only while a book is
+    # watched, at most once a second per market.
     budget = "6,000 weight/min per IP; cryptosite uses ~60/min"
     min_interval = 0.05
     quote_asset = "USDT"
@@ -56,3 +58,10 @@ class Binance(Exchange):
                 break
             cursor = page[-1].open_time + size
         return out
+
+    async def fetch_book(self, symbol: str, depth: int, now_ms: int):
+        market = await self.market_id(symbol)
+        limit = next(n for n in DEPTH_LIMITS if n >= min(depth, 100))
+        _, body = await self._get("/api/v3/depth", {"symbol": market, "limit": limit})
+        with self.parsing():
+            return make_book(self.name, symbol, body["bids"], body["asks"], depth, now_ms)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from ..domain.candles import Candle, aggregate
 from ..domain.prices import Quote
 from ..domain.timeframes import TIMEFRAMES, align
-from .base import Exchange, dec
+from .base import Exchange, dec, make_book
 from .errors import NOT_LISTED, ExchangeError
 
 CANDLES_PAGE = 300
@@ -84,3 +84,13 @@ class Coinbase(Exchange):
         base = [rows[t].with_closed(base_tf, now_ms) for t in sorted(rows)]
         candles = base if base_tf == timeframe else aggregate(base, timeframe, now_ms)
         return [c for c in candles if start_ms <= c.open_time <= end_ms]
+
+    async def fetch_book(self, symbol: str, depth: int, now_ms: int):
+        product = await self.market_id(symbol)
+        # Level 2: the aggregated book (price, size, number of orders), best first.
+        status, body = await self._get(f"/products/{product}/book", {"level": 2}, allow_status=(404,))
+        if status == 404:
+            raise ExchangeError(f"Symbol not found: {symbol}", NOT_LISTED)
+        with self.parsing():
+            stamp = _parse_time(body["time"]) if body.get("time") else now_ms
+            return make_book(self.name, symbol, body["bids"], body["asks"], depth, stamp)

@@ -5,7 +5,7 @@ from ..domain.candles import Candle, aggregate
 from ..domain.prices import Quote
 from ..domain.symbols import ALIASES
 from ..domain.timeframes import TIMEFRAMES, align
-from .base import Exchange, dec
+from .base import Exchange, dec, make_book
 from .errors import BAD_RESPONSE, NOT_LISTED, UNREACHABLE, ExchangeError
 
 # Kraken's weekly candles start on Thursday; ours start on Monday, so 1w is built from 1d.
@@ -69,3 +69,12 @@ class Kraken(Exchange):
         base = [c for c in base if align(start_ms, timeframe) <= c.open_time < last]
         candles = base if base_tf == timeframe else aggregate(base, timeframe, now_ms)
         return [c for c in candles if start_ms <= c.open_time <= end_ms]
+
+    async def fetch_book(self, symbol: str, depth: int, now_ms: int):
+        pair = await self.market_id(symbol)
+        _, body = await self._get("/0/public/Depth", {"pair": pair, "count": depth})
+        with self.parsing():
+            book = next(iter(self._result(body).values()))  # [price, volume, timestamp]
+            stamps = [int(row[2]) for row in (*book["bids"][:1], *book["asks"][:1])]
+            stamp = max(stamps) * 1000 if stamps else now_ms
+            return make_book(self.name, symbol, book["bids"], book["asks"], depth, stamp)

@@ -75,6 +75,26 @@ class Market:
     def price(self, exchange: str, symbol: str) -> Decimal:
         return self.scale(exchange, symbol, sim.price(symbol, self.now_ms()))
 
+    def book(self, exchange: str, symbol: str, depth: int) -> tuple[list, list]:
+        """Levels around this exchange's price: (price, quantity) best first, a tick or more apart,
+        quantities that change every second (deterministic, as the rest of the market)."""
+        price = self.price(exchange, symbol)
+        tick = sim.tick_size(symbol)
+        step = max(tick, (price / 10_000).quantize(tick))  # about a basis point between levels
+        second = self.now_ms() // 1000
+        bids, asks = [], []
+        for side, sign, out in (("bid", -1, bids), ("ask", 1, asks)):
+            rng = sim._rng(exchange, symbol, side, second)
+            level = price + sign * tick
+            for _ in range(depth):
+                level += sign * step * rng.randint(0, 2)
+                if level <= 0:
+                    break
+                quantity = Decimal(str(round(rng.uniform(0.001, 3.0) * 50_000 / max(float(price), 1e-9) ** 0.5 / 100, 8)))
+                out.append((level.quantize(tick), quantity.quantize(Decimal("0.00000001"))))
+                level += sign * step
+        return bids, asks
+
     def candles(self, exchange: str, symbol: str, timeframe: str, first: int, last: int) -> list[Candle]:
         out = []
         for c in sim.series(symbol, timeframe, first, last, self.now_ms()):
@@ -205,6 +225,15 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(400, {"code": -1121, "msg": "Invalid symbol."})
             rows = [{"symbol": m, "price": _fmt8(self.market.price("binance", listed[m]))} for m in wanted]
             return self._send(200, rows[0] if "symbol" in q else rows)
+        if path == "/api/v3/depth":
+            if q.get("symbol") not in listed:
+                return self._send(400, {"code": -1121, "msg": "Invalid symbol."})
+            limit = int(q.get("limit", 100))
+            if limit not in (5, 10, 20, 50, 100, 500, 1000, 5000):
+                return self._send(400, {"code": -1100, "msg": "Illegal characters found in parameter 'limit'."})
+            bids, asks = self.market.book("binance", listed[q["symbol"]], min(limit, 200))
+            return self._send(200, {"lastUpdateId": self.market.now_ms(), "bids": [[_fmt8(p), _fmt8(v)] for p, v in bids],
+                                    "asks": [[_fmt8(p), _fmt8(v)] for p, v in asks]})
         if path == "/api/v3/klines":
             market, interval = q["symbol"], q["interval"]
             if market not in listed:
@@ -244,6 +273,15 @@ class Handler(BaseHTTPRequestHandler):
                 stamp = datetime.fromtimestamp(self.market.now_ms() / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                 return self._send(200, {"ask": _plain(price), "bid": _plain(price), "volume": "1000.0",
                                         "trade_id": self.market.now_ms(), "price": _plain(price), "size": "0.01",
+                                        "time": stamp})
+            if what == "book":
+                if q.get("level", "1") not in ("1", "2"):
+                    return self._send(400, {"message": "Invalid level"})
+                bids, asks = self.market.book("coinbase", symbol, 1 if q.get("level", "1") == "1" else 200)
+                stamp = datetime.fromtimestamp(self.market.now_ms() / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                return self._send(200, {"bids": [[_plain(p), _plain(v), 1] for p, v in bids],
+                                        "asks": [[_plain(p), _plain(v), 1] for p, v in asks],
+                                        "sequence": self.market.now_ms(), "auction_mode": False, "auction": None,
                                         "time": stamp})
             if what == "candles":
                 granularity = int(q.get("granularity", 60))
@@ -287,6 +325,16 @@ class Handler(BaseHTTPRequestHandler):
                                             "p": [price, price], "t": [100, 1000], "l": [price, price],
                                             "h": [price, price], "o": price}
             return self._send(200, {"error": [], "result": result})
+        if path == "/0/public/Depth":
+            pair = q.get("pair", "")
+            if pair not in by_name:
+                return self._send(200, {"error": ["EQuery:Unknown asset pair"]})
+            symbol = by_name[pair]
+            count = max(1, min(int(q.get("count", 100)), 500))
+            bids, asks = self.market.book("kraken", symbol, count)
+            stamp = self.market.now_ms() // 1000
+            rows = {"bids": [[_plain(p), _plain(v), stamp] for p, v in bids], "asks": [[_plain(p), _plain(v), stamp] for p, v in asks]}
+            return self._send(200, {"error": [], "result": {names[symbol][0]: rows}})
         if path == "/0/public/OHLC":
             pair = q.get("pair", "")
             if pair not in by_name:

@@ -11,6 +11,9 @@
       var symbols = data.getAll("symbols");
       if (symbols.length) params.set("symbols", symbols.join(","));
       if (data.get("source")) params.set("source", data.get("source"));
+    } else if (widget === "depth") {
+      params.set("symbol", data.get("symbol"));
+      params.set("source", data.get("source") || "composite");
     } else {
       params.set("symbol", data.get("symbol"));
       params.set("timeframe", data.get("timeframe"));
@@ -25,10 +28,10 @@
   function refresh() {
     document.querySelectorAll(".gallery-item").forEach(function (item) {
       var widget = item.dataset.widget;
-      var path = widget === "prices" ? config.prices_path : config.chart_path;
+      var path = { prices: config.prices_path, chart: config.chart_path, depth: config.depth_path }[widget];
       var url = config.origin + path + "?" + query(widget);
-      var height = widget === "prices" ? 360 : (query(widget).indexOf("indicators=") >= 0 ? 820 : 640);
-      var title = widget === "prices" ? "cryptosite live prices" : "cryptosite live chart";
+      var height = { prices: 360, depth: 520, chart: query(widget).indexOf("indicators=") >= 0 ? 820 : 640 }[widget];
+      var title = { prices: "cryptosite live prices", chart: "cryptosite live chart", depth: "cryptosite market depth" }[widget];
       item.querySelector(".preview").src = url;
       item.querySelector(".snippet").value =
         '<iframe src="' + url + '" width="100%" height="' + height + '" style="border:0" title="' + title + '" loading="lazy"></iframe>';

@@ -118,6 +118,27 @@ def test_the_chart_draws_indicator_overlays_and_panes_and_keeps_them_live(stack,
     w.close()
 
 
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_the_depth_widget_draws_both_sides_and_stays_live(stack, browser, theme, tmp_path):
+    w = Watched(browser, stack.base, viewport={"width": 900, "height": 700})
+    w.page.goto(f"{stack.base}/widgets/depth/?symbol=BTC&source=composite&theme={theme}")
+    assert int(w.page.get_attribute("#depth", "data-levels")) == 100  # 50 a side
+    assert w.page.locator("#depth-bands tr").count() == 3
+    assert w.page.inner_text("#depth-mid").startswith("$")
+    w.page.wait_for_timeout(300)
+    up, down = ((38, 166, 154), (239, 83, 80)) if theme == "dark" else ((10, 125, 111), (198, 40, 40))
+    pixels = """([r, g, b]) => { let n = 0; for (const c of document.querySelectorAll('#depth canvas')) {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i]-r) < 12 && Math.abs(d[i+1]-g) < 12 && Math.abs(d[i+2]-b) < 12) n++; }
+      return n; }"""
+    assert w.page.evaluate(pixels, list(up)) > 200 and w.page.evaluate(pixels, list(down)) > 200  # bid and ask curves
+    w.page.locator("#depth").screenshot(path=str(tmp_path / f"depth-{theme}.png"))
+    # Live: the book is refreshed while watched and each change arrives over /ws.
+    w.page.wait_for_selector("#depth[data-last-update]", state="attached", timeout=20_000)
+    assert w.foreign() == [] and w.errors == []
+    w.close()
+
+
 def test_the_gallery_offers_indicators_for_the_chart_snippet(stack, browser):
     w = Watched(browser, stack.base)
     w.page.goto(f"{stack.base}/widgets/")
@@ -129,7 +150,7 @@ def test_the_gallery_offers_indicators_for_the_chart_snippet(stack, browser):
     w.close()
 
 
-@pytest.mark.parametrize("path", ["/widgets/prices/", "/widgets/chart/?symbol=ETH", "/widgets/"])
+@pytest.mark.parametrize("path", ["/widgets/prices/", "/widgets/chart/?symbol=ETH", "/widgets/depth/?symbol=ETH", "/widgets/"])
 def test_no_horizontal_overflow_on_a_360px_phone(stack, browser, path):
     w = Watched(browser, stack.base, viewport={"width": 360, "height": 740})
     w.page.goto(stack.base + path)

@@ -77,6 +77,13 @@ class AdapterContract:
         assert [c.open_time for c in candles] == sorted(c.open_time for c in candles)
         assert all(c.closed for c in candles)
 
+    def test_the_book_keeps_the_exchanges_numbers_best_first(self, recorded):
+        book = run(self.make().fetch_book("BTC", 1, NOW))
+        bid, ask, stamp = self.expected_book
+        assert (book.bids, book.asks, book.timestamp_ms) == ((bid,), (ask,), stamp)
+        full = run(self.make().fetch_book("BTC", 20, NOW))
+        assert len(full.bids) == len(full.asks) == 2 and full.bids[0] == bid and full.asks[0] == ask
+
     def test_a_symbol_the_exchange_does_not_list_is_404(self, recorded):
         with pytest.raises(ExchangeError) as err:
             run(self.make().market_id("NOPE"))
@@ -128,6 +135,7 @@ class AdapterContract:
 
 class TestBinance(AdapterContract):
     name, adapter = "binance", Binance
+    expected_book = (("4.00000000", "431.00000000"), ("4.00000200", "12.00000000"), NOW)  # no time in the body
     expected_quotes = {"BTC": D("50000.50000000"), "ETH": D("2000.12345678")}
     expected_candle = ("BTC", "1h", 1499040000000, 1499043600000, 1499040000000,
                        "0.01634790", "0.80000000", "0.01575800", "0.01577100", "148976.11427815")
@@ -141,6 +149,7 @@ class TestBinance(AdapterContract):
 
 class TestCoinbase(AdapterContract):
     name, adapter = "coinbase", Coinbase
+    expected_book = (("295.96", "4.39088265"), ("295.97", "25.23542881"), 1663602692000)
     expected_quotes = {"BTC": D("6268.48"), "ETH": D("150.00")}
     # Coinbase rows are [time, low, high, open, close, volume], newest first.
     expected_candle = ("BTC", "1h", 1415397600000, 1415404800000, 1415398800000,
@@ -153,6 +162,7 @@ class TestCoinbase(AdapterContract):
 
 class TestKraken(AdapterContract):
     name, adapter = "kraken", Kraken
+    expected_book = (("30297.00000", "0.115"), ("30384.10000", "2.059"), 1688671659000)
     expected_quotes = {"BTC": D("30303.20000"), "ETH": D("1870.05")}
     expected_candle = ("BTC", "1h", 1688671200000, 1688674800000, 1688671200000,
                        "30306.1", "30306.2", "30305.7", "30305.7", "3.39243896")

@@ -75,6 +75,7 @@ class Running:
             if conn.task:
                 conn.task.cancel()
         await asyncio.sleep(0.05)
+        await asyncio.get_running_loop().run_in_executor(None, self.exchange.shutdown)
         for pool in (self.exchange.writer, self.exchange.rest, self.exchange.control):
             pool.shutdown(wait=True)
 

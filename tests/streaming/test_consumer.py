@@ -247,3 +247,37 @@ async def test_bad_indicators_are_an_error_naming_them(sandbox, message, fragmen
     error = await send(ws, message)
     assert error["type"] == "error" and fragment in error["error"]
     await ws.disconnect()
+
+
+async def test_a_book_subscription_gets_a_snapshot_then_each_change_at_its_depth(sandbox):
+    from market.depth.services import watched
+    from market.tasks import poll_books
+
+    ws = await connect()
+    subscribed = await send(ws, {"type": "subscribe", "symbol": "BTC", "channel": "book", "source": "binance", "depth": 5})
+    assert subscribed["type"] == "subscribed" and subscribed["channel"] == "book" and subscribed["depth"] == 5
+    snapshot = await ws.receive_json_from(timeout=10)
+    assert snapshot["type"] == "book" and len(snapshot["bids"]) == len(snapshot["asks"]) == 5
+    assert await sync_to_async(watched)() == [("binance", "BTC")]  # fetched while watched, and only then
+    await asyncio.sleep(1.1)  # the sandbox's book moves every second (and the cached one lapses)
+    assert await sync_to_async(poll_books)() == 1
+    update = await ws.receive_json_from(timeout=10)
+    assert update["type"] == "book" and len(update["bids"]) == 5 and update["bids"] != snapshot["bids"]
+    assert "seq" in update
+    composite = await send(ws, {"type": "subscribe", "symbol": "ETH", "channel": "book", "source": "composite", "depth": 3})
+    assert composite["source"] == "composite"
+    book = await ws.receive_json_from(timeout=10)
+    assert book["source"] == "composite" and all(len(level) == 3 for level in book["bids"])
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize("message, fragment", [
+    ({"type": "subscribe", "symbol": "BTC", "channel": "book", "depth": 0}, "Invalid depth"),
+    ({"type": "subscribe", "symbol": "BTC", "channel": "book", "depth": 101}, "Invalid depth"),
+    ({"type": "subscribe", "symbol": "BTC", "source": "composite"}, "Unknown source"),
+])
+async def test_bad_book_subscriptions_are_an_error(sandbox, message, fragment):
+    ws = await connect()
+    error = await send(ws, message)
+    assert error["type"] == "error" and fragment in error["error"], error
+    await ws.disconnect()

@@ -1,0 +1,67 @@
+"""GET /api/market/orderbook: one exchange's order book, or the composite across them."""
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..api.serializers import _Query
+from ..api.views import ERRORS, _query
+from ..domain.errors import InvalidInput
+from ..domain.params import parse_int
+from ..domain.symbols import normalize_source, normalize_symbol
+from .services import order_book
+
+
+class OrderBookQuery(_Query):
+    symbol = serializers.CharField(help_text="Base asset, e.g. BTC")
+    source = serializers.CharField(required=False, help_text="binance, coinbase, kraken or composite (default: the first exchange)")
+    depth = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100, help_text="levels a side")
+
+    def clean(self, data):
+        raw = data.get("source")
+        if isinstance(raw, str) and raw.strip().lower() == "composite":
+            source = "composite"
+        elif raw is None:
+            source = settings.EXCHANGES[0]
+        else:
+            source = normalize_source(raw, settings.EXCHANGES)
+        if data.get("depth") is not None and not str(data["depth"]).strip():
+            raise InvalidInput("Invalid depth: empty value")
+        return {"symbol": normalize_symbol(data.get("symbol")), "source": source,
+                "depth": parse_int(data.get("depth"), "depth", default=20, lo=1, hi=100)}
+
+
+class OrderBookOut(serializers.Serializer):
+    symbol = serializers.CharField()
+    source = serializers.CharField()
+    depth = serializers.IntegerField()
+    timestamp = serializers.IntegerField(help_text="epoch ms of the book (the exchange's time when it gives one)")
+    bids = serializers.ListField(child=serializers.ListField(), help_text="[price, quantity] as the exchange printed them, "
+                                 "best first; composite: [price, quantity, [exchanges]]")
+    asks = serializers.ListField(child=serializers.ListField())
+    spread = serializers.FloatField(allow_null=True)
+    mid = serializers.FloatField(allow_null=True)
+    depth_within_pct = serializers.DictField(help_text='{"0.5": {"bid": qty, "ask": qty}, "1": ..., "2": ...}: quantity '
+                                             "priced within that percent of the mid (of the whole fetched book)")
+    sources = serializers.ListField(child=serializers.CharField(), required=False, help_text="composite: exchanges used")
+
+
+class OrderBookView(APIView):
+    @extend_schema(
+        operation_id="market_orderbook",
+        parameters=[OrderBookQuery],
+        responses={200: OrderBookOut, **ERRORS},
+        summary="Order book of one exchange, or consolidated across the exchanges (source=composite)",
+        examples=[OpenApiExample("BTC on Binance", response_only=True, value={
+            "symbol": "BTC", "source": "binance", "depth": 2, "timestamp": 1700000000000,
+            "bids": [["50000.10000000", "0.51200000"], ["50000.00000000", "1.00000000"]],
+            "asks": [["50000.20000000", "0.30000000"], ["50000.50000000", "2.00000000"]],
+            "spread": 0.1, "mid": 50000.15,
+            "depth_within_pct": {"0.5": {"bid": "1.512", "ask": "2.3"}, "1": {"bid": "1.512", "ask": "2.3"},
+                                 "2": {"bid": "1.512", "ask": "2.3"}}})],
+    )
+    def get(self, request):
+        q = _query(OrderBookQuery, request)
+        return Response(order_book(q["source"], q["symbol"], q["depth"]))
