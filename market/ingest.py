@@ -30,8 +30,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from cryptosite import metrics
 
-from . import selectors, services
-from .domain.feeds import Ack, CandleUpdate, Rejected, Sequences, Throttle, Trade, reconnect_delay
+from . import aio, selectors, services
+from .domain.feeds import Ack, Alive, CandleUpdate, Rejected, Sequences, Throttle, Trade, reconnect_delay
+from .domain.timeframes import TIMEFRAMES
 from .exchanges import ExchangeError, get_exchange
 from .feeds import Feed, get_feed
 from .locks import Lease
@@ -201,7 +202,7 @@ class Connection:
             elif isinstance(event, Rejected):
                 owner.detail = event.detail
                 log.warning("%s feed refused a request: %s", feed.name, event.detail)
-        if not self.live and resync.done() and any(isinstance(e, (Ack, Trade, CandleUpdate)) for e in events):
+        if not self.live and resync.done() and any(isinstance(e, (Ack, Alive, Trade, CandleUpdate)) for e in events):
             self.live, self.live_at = True, time.monotonic()
             owner.connection_live()
 
@@ -225,6 +226,8 @@ class ExchangeIngest:
         # The state every second and the market list: never behind a slow REST resync.
         self.control = ThreadPoolExecutor(1, thread_name_prefix=f"ingest-control-{source}")
         self.candle_open: dict[tuple[str, str], int] = {}
+        # The open candles the feed does not carry move with each stored price.
+        self.moved_timeframes = tuple(tf for tf in TIMEFRAMES if tf not in self.feed.candle_timeframes)
         self.wake = asyncio.Event()
         self.live_since: int | None = None
         self.down_since: int | None = now_ms()
@@ -272,6 +275,9 @@ class ExchangeIngest:
 
     # --- data ------------------------------------------------------------------------------
     def offer_trade(self, trade: Trade, received: int) -> None:
+        held = self.trades.held(trade.symbol)
+        if held is not None and held.timestamp_ms >= trade.timestamp_ms:
+            return  # an older price (a REST resync's) never replaces a newer one waiting to be written
         out = self.trades.offer(trade.symbol, trade, received)
         if out is not None:
             self.ready_trades[trade.symbol] = out
@@ -328,8 +334,7 @@ class ExchangeIngest:
                 if not held:
                     log.warning("%s feed: write lease busy for %ss; batch skipped", self.source, WRITE_LEASE_SECONDS)
                     return
-                ticks, changed = services.record_feed(self.source, trades, candles, received,
-                                                      move_candles=not self.feed.has_candles)
+                ticks, changed = services.record_feed(self.source, trades, candles, received, self.moved_timeframes)
             broadcaster()(ticks=ticks, candles=changed)
         except Exception as exc:  # the database or Redis is away: this batch is lost, the feed goes on
             close_old_connections()
@@ -337,29 +342,33 @@ class ExchangeIngest:
 
     # --- REST resync -------------------------------------------------------------------------
     async def resync(self, symbols: list[str]) -> None:
-        """The latest prices from the REST API, then (for a feed without candles) the open candles."""
+        """The latest prices from the REST API, offered like the feed's own trades (the same
+        throttle, the same writer), then the open candles the feed does not carry."""
         if not symbols:
             return
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.rest, self._resync_prices, symbols)
-        if not self.feed.has_candles:
+        quotes = await loop.run_in_executor(self.rest, self._fetch_prices, symbols)
+        received = now_ms()
+        for quote in quotes:
+            self.offer_trade(Trade(quote.symbol, quote.price, quote.timestamp_ms or received), received)
+        if self.moved_timeframes:
             loop.run_in_executor(self.rest, self._resync_candles, symbols)
 
-    def _resync_prices(self, symbols: list[str]) -> None:
+    def _fetch_prices(self, symbols: list[str]) -> list:
         try:
-            with Lease(f"poll:{self.source}", WRITE_LEASE_SECONDS, wait=WRITE_LEASE_SECONDS) as held:
-                if not held:
-                    return
-                ticks = services.poll_quotes(self.source, symbols, now_ms())
-                changed = services.apply_tick_to_open_candles(ticks)
-            broadcaster()(ticks=ticks, candles=changed)
-        except Exception as exc:  # the exchange's REST API, the database or Redis away: the feed goes on
-            close_old_connections()
+            return aio.run(get_exchange(self.source).fetch_quotes(symbols))
+        except Exception as exc:  # the exchange's REST API away: the feed goes on
             log.warning("%s price resync of %d markets failed: %s", self.source, len(symbols), exc)
+            return []
 
     def _resync_candles(self, symbols: list[str]) -> None:
         try:
-            broadcaster()(ticks=[], candles=services.refresh_open_candles(self.source, symbols, now_ms()))
+            fetched = services.fetch_open_candles(self.source, symbols, self.moved_timeframes, now_ms())
+            with Lease(f"poll:{self.source}", WRITE_LEASE_SECONDS, wait=WRITE_LEASE_SECONDS, renew=False) as held:
+                if not held:
+                    return
+                changed = services.store_candles(self.source, fetched)
+            broadcaster()(ticks=[], candles=changed)
         except Exception as exc:
             close_old_connections()
             log.warning("%s candle resync of %d markets failed: %s", self.source, len(symbols), exc)
@@ -379,7 +388,8 @@ class ExchangeIngest:
         while True:
             try:
                 wanted = await loop.run_in_executor(self.control, self._wanted)
-                listing = await get_exchange(self.source).listing()
+                # In a thread: the adapter's HTTP seam reads its shared back-off from Redis, blocking.
+                listing = await loop.run_in_executor(self.control, lambda: aio.run(get_exchange(self.source).listing()))
                 await self.apply({self.feed.market_id(s, listing[s]): s for s in wanted if s in listing})
             except (ExchangeError, OSError) as exc:
                 self.detail = f"market listing unavailable: {exc}"

@@ -88,12 +88,12 @@ def poll_quotes(source: str, symbols: list[str], now_ms: int) -> list[StoredTick
 
 
 def record_feed(
-    source: str, trades: list[Trade], candles: list[CandleUpdate], received_ms: int, move_candles: bool
+    source: str, trades: list[Trade], candles: list[CandleUpdate], received_ms: int, moved_timeframes: Iterable[str]
 ) -> tuple[list[StoredTick], list[tuple[str, str, str, CandleValue]]]:
     """Store what a live feed delivered, through the poller's own writes: prices by
     `record_quotes` (a price already stored, or older than the newest, is skipped), the exchange's
-    own candles by `upsert_candles`, and, for a feed without candles, the open candles moved with
-    the new prices. Returns (ticks stored, candles changed) for the broadcaster."""
+    own candles by `upsert_candles`, and the open candles of the timeframes the feed does not carry
+    moved with the new prices. Returns (ticks stored, candles changed) for the broadcaster."""
     ticks = record_quotes(source, [Quote(t.symbol, t.price, t.timestamp_ms) for t in trades], received_ms)
     changed: list[tuple[str, str, str, CandleValue]] = []
     series: dict[tuple[str, str], dict[int, CandleValue]] = {}
@@ -103,19 +103,18 @@ def record_feed(
         rows = [by_time[t] for t in sorted(by_time)]
         upsert_candles(source, symbol, timeframe, rows)
         changed.extend((source, symbol, timeframe, c) for c in rows)
-    if move_candles:
-        changed.extend(apply_tick_to_open_candles(ticks))
+    changed.extend(apply_tick_to_open_candles(ticks, moved_timeframes))
     return ticks, changed
 
 
-def refresh_open_candles(source: str, symbols: list[str], now_ms: int) -> list[tuple[str, str, str, CandleValue]]:
-    """The open candle of every timeframe of these markets, fetched from the REST API and stored
-    (a feed resync after missed messages, for a feed that carries no candles)."""
+def fetch_open_candles(source: str, symbols: list[str], timeframes: Iterable[str], now_ms: int) -> list:
+    """The open candle of these timeframes for these markets, from the REST API (a feed resync):
+    [(symbol, timeframe, candles)]; an exchange that is down or backing us off ends the round."""
 
     async def fetch():
         exchange, out = get_exchange(source), []
         for symbol in symbols:
-            for timeframe in TIMEFRAMES:
+            for timeframe in timeframes:
                 start = align(now_ms, timeframe)
                 try:
                     out.append((symbol, timeframe, await exchange.fetch_candles(symbol, timeframe, start, now_ms, now_ms)))
@@ -125,8 +124,12 @@ def refresh_open_candles(source: str, symbols: list[str], now_ms: int) -> list[t
                         return out
         return out
 
+    return aio.run(fetch())
+
+
+def store_candles(source: str, fetched: list) -> list[tuple[str, str, str, CandleValue]]:
     changed = []
-    for symbol, timeframe, candles in aio.run(fetch()):
+    for symbol, timeframe, candles in fetched:
         upsert_candles(source, symbol, timeframe, candles)
         changed.extend((source, symbol, timeframe, c) for c in candles)
     return changed
@@ -344,18 +347,23 @@ def _candle_is_stale(source: str, symbol: str, timeframe: str, open_time: int) -
     return age > max(2 * settings.CANDLE_SYNC_INTERVAL, sync_period_ms(timeframe, settings.CANDLE_SYNC_INTERVAL) / 1000)
 
 
-def apply_tick_to_open_candles(ticks: Iterable[StoredTick]) -> list[tuple[str, str, str, CandleValue]]:
-    """Move each market's open candles with its newest price (high, low, close), so charts
-    move between candle syncs; the next sync overwrites them with the exchange's own."""
+def apply_tick_to_open_candles(
+    ticks: Iterable[StoredTick], timeframes: Iterable[str] = tuple(TIMEFRAMES)
+) -> list[tuple[str, str, str, CandleValue]]:
+    """Move each market's open candles (of these timeframes) with its newest price (high, low,
+    close), so charts move between candle syncs; the next sync overwrites them with the exchange's own."""
     changed = []
+    timeframes = tuple(timeframes)
+    if not timeframes:
+        return changed
     for tick in ticks:
-        open_times = {align(tick.timestamp_ms, tf) for tf in TIMEFRAMES}
+        open_times = {align(tick.timestamp_ms, tf) for tf in timeframes}
         rows = [
             r
             for r in Candle.objects.filter(
                 source=tick.source, symbol=tick.symbol, closed=False, open_time__in=open_times
             )
-            if r.open_time == align(tick.timestamp_ms, r.timeframe)
+            if r.timeframe in timeframes and r.open_time == align(tick.timestamp_ms, r.timeframe)
         ]
         price: Decimal = tick.price
         for row in rows:

@@ -7,14 +7,16 @@ import uuid
 from collections import OrderedDict, deque
 from datetime import UTC, datetime
 
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import close_old_connections
 
-from cryptosite import metrics
+from cryptosite import handler, metrics
 from market import services
 from market.depth import services as depth
 from market.domain.errors import MarketError
@@ -35,6 +37,21 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def off_loop(fn):
+    """A slow read (an exchange's order book, indicators over their warm-up candles) on the web
+    threads' pool, not on the one database thread Channels gives every consumer of the process
+    (where it would hold up everyone's subscribe)."""
+
+    def call(*args):
+        close_old_connections()
+        try:
+            return fn(*args)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(call, thread_sensitive=False, executor=handler.executor())
+
+
 _computed: "OrderedDict[tuple, asyncio.Future]" = OrderedDict()
 
 
@@ -46,7 +63,7 @@ async def indicator_values(update: dict, indicators) -> dict:
            c["volume"], tuple(i.key for i in indicators))
     future = _computed.get(key)
     if future is None:
-        future = _computed[key] = asyncio.ensure_future(database_sync_to_async(latest_values)(
+        future = _computed[key] = asyncio.ensure_future(off_loop(latest_values)(
             update["source"], update["symbol"], update["timeframe"], c["timestamp"], list(indicators)))
         while len(_computed) > 512:
             _computed.popitem(last=False)
@@ -106,7 +123,9 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         self.with_indicators: dict[tuple, tuple] = {}
         # Book subscriptions' depths, by (source, symbol).
         self.book_depth: dict[tuple[str, str], int] = {}
-        self.indicator_order = asyncio.Lock()
+        # Candle updates waiting for their indicators, per series: the newest per candle, in order.
+        self.indicator_pending: dict[tuple, dict[int, dict]] = {}
+        self.indicator_tasks: dict[tuple, asyncio.Task] = {}
         # When the client's latest messages arrived: more than the limit within any one second is
         # too many (a sliding window: a burst cannot hide across a fixed window's boundary).
         self.arrivals: deque[float] = deque(maxlen=settings.WS_MAX_MESSAGES_PER_SECOND)
@@ -131,6 +150,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             self.counted = False
         if hasattr(self, "heartbeat"):
             self.heartbeat.cancel()
+        for task in getattr(self, "indicator_tasks", {}).values():
+            task.cancel()
         for sub in list(getattr(self, "subscriptions", {})):
             await self.channel_layer.group_discard(_group(sub), self.channel_name)
 
@@ -239,8 +260,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
     async def _subscribe_book(self, sub: Subscription) -> None:
         """A book: its snapshot now (the symbol checked), then every change while it is watched."""
         try:
-            book = await database_sync_to_async(depth.order_book)(sub.source, sub.symbol, sub.depth)
-            await database_sync_to_async(depth.watch)(sub.source, sub.symbol)
+            book = await off_loop(depth.order_book)(sub.source, sub.symbol, sub.depth)
+            await off_loop(depth.watch)(sub.source, sub.symbol)
         except MarketError as exc:
             await self.error(str(exc))
             return
@@ -298,7 +319,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
     async def _snapshot(self, sub: Subscription, tracked: bool, tick) -> None:
         if sub.channel == "book":
             try:
-                book = await database_sync_to_async(depth.order_book)(sub.source, sub.symbol, sub.depth)
+                book = await off_loop(depth.order_book)(sub.source, sub.symbol, sub.depth)
             except MarketError as exc:
                 await self.error(str(exc))
                 return
@@ -340,13 +361,28 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
     async def _send_with_indicators(self, indicators, update: dict) -> None:
         """A candle update with the indicators' values for that candle, computed on the stored
         candles (the same for every subscriber of this process asking for the same ones)."""
-        async with self.indicator_order:  # in the order the updates came
-            try:
-                values = await indicator_values(update, indicators)
-            except MarketError as exc:
-                await self.error(f"Indicators unavailable for {update['symbol']} {update['timeframe']}: {exc}")
-                values = None
-            await self.send_json({"type": "ohlc_update", **update, "indicators": values})
+        try:
+            values = await indicator_values(update, indicators)
+        except Exception as exc:  # the exchange, the database or Redis away: the candle goes out without them
+            await self.error(f"Indicators unavailable for {update['symbol']} {update['timeframe']}: {exc}")
+            values = None
+        await self.send_json({"type": "ohlc_update", **update, "indicators": values})
+
+    def _queue_indicators(self, key: tuple, data: dict) -> None:
+        """Keep the newest update per candle; one worker per series sends them in order, so a slow
+        computation makes updates wait (and merge), never pile up."""
+        self.indicator_pending.setdefault(key, {})[data["candle"]["timestamp"]] = data
+        task = self.indicator_tasks.get(key)
+        if task is None or task.done():
+            self.indicator_tasks[key] = asyncio.get_running_loop().create_task(self._send_pending_indicators(key))
+
+    async def _send_pending_indicators(self, key: tuple) -> None:
+        while self.indicator_pending.get(key):
+            pending = self.indicator_pending[key]
+            data = pending.pop(min(pending))
+            indicators = self.with_indicators.get(key)
+            if indicators and not self.closing:
+                await self._send_with_indicators(indicators, data)
 
     # --- from the channel layer ----------------------------------------------------------------
     async def dispatch(self, message: dict) -> None:
@@ -384,9 +420,9 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             return
         if event["type"] == "ohlc.update" and self.with_indicators:
             data = event["data"]
-            indicators = self.with_indicators.get((data["source"], data["symbol"], data["timeframe"]))
-            if indicators:
-                asyncio.get_running_loop().create_task(self._send_with_indicators(indicators, data))
+            key = (data["source"], data["symbol"], data["timeframe"])
+            if key in self.with_indicators:
+                self._queue_indicators(key, data)
                 return
         rendered = event.get(RENDERED)
         if rendered is None:

@@ -86,17 +86,19 @@ def order_book(source: str, symbol: str, depth: int) -> dict:
         spread, mid = spread_and_mid(book.bids, book.asks)
         return {"symbol": symbol, "source": source, "depth": depth, "timestamp": book.timestamp_ms,
                 "bids": [list(level) for level in book.bids[:depth]], "asks": [list(level) for level in book.asks[:depth]],
-                "spread": _number(spread), "mid": _number(mid), "depth_within_pct": depth_bands(book.bids, book.asks)}
+                "spread": _number(spread), "mid": _number(mid),
+                "depth_within_pct": depth_bands(book.bids, book.asks,
+                                                (len(book.bids) < FETCH_DEPTH, len(book.asks) < FETCH_DEPTH))}
     results = books(list(settings.EXCHANGES), symbol)
     good = [b for b in results if isinstance(b, Book)]
     if not good:
         raise next(r for r in results if isinstance(r, MarketError))
-    merged = composite(good, depth)
+    merged = composite(good, depth, FETCH_DEPTH)
     spread, mid = spread_and_mid(merged["bids"], merged["asks"])
     return {"symbol": symbol, "source": "composite", "depth": depth, "timestamp": max(b.timestamp_ms for b in good),
             "sources": sorted(b.source for b in good), "bids": merged["bids"], "asks": merged["asks"],
             "spread": _number(spread), "mid": _number(mid),
-            "depth_within_pct": depth_bands(merged["all_bids"], merged["all_asks"])}
+            "depth_within_pct": depth_bands(merged["all_bids"], merged["all_asks"], merged["complete"])}
 
 
 # --- watched books ------------------------------------------------------------------------------

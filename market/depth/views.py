@@ -44,7 +44,8 @@ class OrderBookOut(serializers.Serializer):
     spread = serializers.FloatField(allow_null=True)
     mid = serializers.FloatField(allow_null=True)
     depth_within_pct = serializers.DictField(help_text='{"0.5": {"bid": qty, "ask": qty}, "1": ..., "2": ...}: quantity '
-                                             "priced within that percent of the mid (of the whole fetched book)")
+                                             "priced within that percent of the mid; null where the fetched 100 "
+                                             "levels end inside the band")
     sources = serializers.ListField(child=serializers.CharField(), required=False, help_text="composite: exchanges used")
 
 
@@ -60,7 +61,7 @@ class OrderBookView(APIView):
             "asks": [["50000.20000000", "0.30000000"], ["50000.50000000", "2.00000000"]],
             "spread": 0.1, "mid": 50000.15,
             "depth_within_pct": {"0.5": {"bid": "1.512", "ask": "2.3"}, "1": {"bid": "1.512", "ask": "2.3"},
-                                 "2": {"bid": "1.512", "ask": "2.3"}}})],
+                                 "2": {"bid": None, "ask": "2.3"}}})],
     )
     def get(self, request):
         q = _query(OrderBookQuery, request)

@@ -92,6 +92,10 @@ class Throttle(Generic[K, V]):
             return None
         return min(self._sent_at.get(k, 0) for k in self._pending) + self.interval_ms
 
+    def held(self, key: K) -> V | None:
+        """The value waiting for its interval to end, if any."""
+        return self._pending.get(key)
+
     def take(self, key: K) -> V | None:
         """The value held for a key, no longer held (the caller sends it)."""
         return self._pending.pop(key, None)

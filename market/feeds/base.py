@@ -3,7 +3,7 @@ probe messages, and the parsing of what it sends into events (market.domain.feed
 
 import json
 from abc import ABC, abstractmethod
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from ..domain.feeds import Event
@@ -20,7 +20,11 @@ class Feed(ABC):
     max_streams: int = 100_000  # subscriptions one connection may hold
     sends_per_second: float = 5.0  # client messages the exchange accepts a second (we stay under)
     max_age_seconds: float | None = None  # reconnect before the exchange cuts the connection
-    has_candles: bool = False  # whether the feed carries the exchange's own candles
+    candle_timeframes: tuple[str, ...] = ()  # the timeframes whose candles the feed carries
+
+    @property
+    def has_candles(self) -> bool:
+        return bool(self.candle_timeframes)
 
     def __init__(self, url: str):
         self.url = url
@@ -52,9 +56,13 @@ class Feed(ABC):
         Anything of an unexpected shape raises (KeyError, TypeError, ValueError...)."""
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def iso_ms(text: str) -> int:
-    """An RFC 3339 time (2024-05-01T12:00:00.123456Z; nanoseconds are cut to micro) as epoch ms."""
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    """An RFC 3339 time (2024-05-01T12:00:00.123456Z; nanoseconds are cut to micro) as epoch ms,
+    in whole numbers (a float timestamp can lose the last millisecond)."""
+    return (datetime.fromisoformat(text.replace("Z", "+00:00")) - EPOCH) // timedelta(milliseconds=1)
 
 
 def chunks(items: list, size: int) -> list[list]:

@@ -18,7 +18,7 @@ class BinanceFeed(Feed):
     max_streams = 1024
     sends_per_second = 4.0  # published: 5
     max_age_seconds = 23.5 * 3600  # published: cut at 24 h
-    has_candles = True
+    candle_timeframes = tuple(TIMEFRAMES)
 
     def market_id(self, symbol: str, rest_id: str) -> str:
         return rest_id  # BTCUSDT

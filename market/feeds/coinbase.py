@@ -14,7 +14,6 @@ CHANNELS = ["matches", "heartbeat"]
 class CoinbaseFeed(Feed):
     name = "coinbase"
     sends_per_second = 4.0
-    has_candles = False
 
     def market_id(self, symbol: str, rest_id: str) -> str:
         return rest_id  # BTC-USD

@@ -15,7 +15,7 @@ INTERVALS = {1: "1m", 5: "5m", 15: "15m", 30: "30m", 60: "1h", 240: "4h", 1440: 
 class KrakenFeed(Feed):
     name = "kraken"
     sends_per_second = 4.0
-    has_candles = True
+    candle_timeframes = tuple(INTERVALS.values())  # not 1w: moved with each price
 
     def market_id(self, symbol: str, rest_id: str) -> str:
         return f"{symbol}/USD"

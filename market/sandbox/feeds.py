@@ -290,7 +290,9 @@ class FeedServer:
                     client.ws.transport.abort()
                     continue
                 for symbol in list(client.trades):
-                    await client.send(self.faults, self._trade(client.exchange, symbol, trades[(client.exchange, symbol)], now))
+                    trade_id = trades.get((client.exchange, symbol))
+                    if trade_id is not None:  # None: subscribed since this round's trades were made
+                        await client.send(self.faults, self._trade(client.exchange, symbol, trade_id, now))
             await asyncio.sleep(max(0.0, self.trade_period - (time.monotonic() - started)))
 
     def _trade(self, exchange: str, symbol: str, trade_id: int, now: int) -> dict:

@@ -33,8 +33,12 @@
   function draw(list) {
     candles.setData(list.map(bar));
     volume.setData(list.map(vol));
+    if (list.length) lastTime = list[list.length - 1].timestamp / 1000;
   }
+  var lastTime = 0;  // the chart takes no update older than its newest point
   function update(c) {
+    if (c.timestamp / 1000 < lastTime) return;
+    lastTime = c.timestamp / 1000;
     candles.update(bar(c));
     volume.update(vol(c));
     container.dataset.lastUpdate = String(Date.now());
@@ -97,7 +101,7 @@
     container.dataset.indicatorRows = String(rows.length);
   }
   function updateOverlays(time, values) {
-    if (!values) return;
+    if (!values || time < lastTime) return;
     Object.keys(overlays).forEach(function (key) {
       if (values[key] === null || values[key] === undefined) return;
       var o = overlays[key];

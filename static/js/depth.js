@@ -39,7 +39,8 @@
     var body = document.getElementById("depth-bands");
     body.replaceChildren.apply(body, Object.keys(book.depth_within_pct).map(function (pct) {
       var band = book.depth_within_pct[pct], row = document.createElement("tr");
-      [["th", pct + "%", ""], ["td", band.bid, "bid"], ["td", band.ask, "ask"]].forEach(function (cell) {
+      [["th", pct + "%", ""], ["td", band.bid === null ? "beyond the fetched book" : band.bid, "bid"],
+       ["td", band.ask === null ? "beyond the fetched book" : band.ask, "ask"]].forEach(function (cell) {
         var el = document.createElement(cell[0]);
         el.textContent = cell[1];
         if (cell[2]) el.className = cell[2]; else el.scope = "row";

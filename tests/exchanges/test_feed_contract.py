@@ -45,9 +45,9 @@ class FeedContract:
 
     def test_a_candle_becomes_the_exchanges_own_candle(self, recorded):
         if self.expected_candle is None:
-            assert not self.feed.has_candles
+            assert not self.feed.candle_timeframes
             return
-        assert self.feed.has_candles
+        assert self.expected_candle.timeframe in self.feed.candle_timeframes
         assert self.parse(recorded["candle"]) == [self.expected_candle]
 
     def test_a_subscription_answer_is_an_acknowledgement(self, recorded):

@@ -23,10 +23,25 @@ def test_spread_and_mid_are_exact():
 def test_the_composite_sums_quantities_per_price_level_and_names_the_exchanges():
     a = book("binance", [("100.00000000", "1.0"), ("99.5", "2")], [("100.5", "1")])
     b = book("kraken", [("100.0", "0.5"), ("99.0", "3")], [("100.40", "4"), ("100.5", "1")])
-    merged = composite([a, b], 10)
+    merged = composite([a, b], 10, fetched=100)
     assert merged["bids"] == [["100", "1.5", ["binance", "kraken"]], ["99.5", "2", ["binance"]], ["99", "3", ["kraken"]]]
     assert merged["asks"] == [["100.4", "4", ["kraken"]], ["100.5", "2", ["binance", "kraken"]]]
-    assert composite([a, b], 1)["bids"] == [["100", "1.5", ["binance", "kraken"]]]
+    assert composite([a, b], 1, fetched=100)["bids"] == [["100", "1.5", ["binance", "kraken"]]]
+
+
+def test_the_composite_stops_where_the_shallowest_cut_book_stops():
+    cut = book("binance", [("100", "1"), ("99.9", "1")], [("100.1", "1"), ("100.2", "1")])  # two levels fetched: cut
+    deep = book("kraken", [("99.95", "1"), ("99", "5")], [("100.15", "1"), ("101", "5")])
+    merged = composite([cut, deep], 10, fetched=2)
+    assert [level[0] for level in merged["bids"]] == ["100", "99.95", "99.9"]  # not 99: binance's book may go on
+    assert [level[0] for level in merged["asks"]] == ["100.1", "100.15", "100.2"]
+    assert merged["complete"] == (False, False)
+
+
+def test_a_band_beyond_the_fetched_levels_is_unknown_not_understated():
+    bids, asks = [("100", "1"), ("99.9", "2")], [("100.2", "1"), ("100.3", "2")]
+    bands = depth_bands(bids, asks, complete=(False, True))
+    assert bands["0.5"]["bid"] is None and bands["0.5"]["ask"] == "3"
 
 
 def test_depth_within_a_percent_of_mid_counts_only_levels_that_close():
@@ -59,7 +74,9 @@ class TestOrderBookEndpoint:
         assert data["sources"] == ["binance", "coinbase", "kraken"]
         contributors = {x for level in data["bids"] + data["asks"] for x in level[2]}
         assert contributors == {"binance", "coinbase", "kraken"}
-        assert D(data["depth_within_pct"]["2"]["bid"]) >= D(data["depth_within_pct"]["0.5"]["bid"])
+        bands = data["depth_within_pct"]
+        known = [D(bands[p]["bid"]) for p in ("0.5", "1", "2") if bands[p]["bid"] is not None]
+        assert bands["0.5"]["bid"] is not None and known == sorted(known)  # wider bands hold more (or are unknown)
 
     def test_a_book_is_fetched_once_a_second_whatever_the_readers(self, client, sandbox):
         client.get("/api/market/orderbook", {"symbol": "BTC"})
