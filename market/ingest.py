@@ -275,9 +275,9 @@ class ExchangeIngest:
 
     # --- data ------------------------------------------------------------------------------
     def offer_trade(self, trade: Trade, received: int) -> None:
-        held = self.trades.held(trade.symbol)
-        if held is not None and held.timestamp_ms >= trade.timestamp_ms:
-            return  # an older price (a REST resync's) never replaces a newer one waiting to be written
+        for waiting in (self.trades.held(trade.symbol), self.ready_trades.get(trade.symbol)):
+            if waiting is not None and waiting.timestamp_ms >= trade.timestamp_ms:
+                return  # an older price (a REST resync's) never replaces a newer one waiting to be written
         out = self.trades.offer(trade.symbol, trade, received)
         if out is not None:
             self.ready_trades[trade.symbol] = out
@@ -317,8 +317,10 @@ class ExchangeIngest:
             now = now_ms()
             trades = dict(self.ready_trades)
             for trade in self.trades.due(now):
-                trades[trade.symbol] = trade  # the newest per market; held ones were offered later
-                self.received[trade.symbol] = now
+                current = trades.get(trade.symbol)
+                if current is None or trade.timestamp_ms > current.timestamp_ms:  # the newest per market
+                    trades[trade.symbol] = trade
+                    self.received[trade.symbol] = now
             candles = dict(self.ready_candles)
             for update in self.candles.due(now):
                 candles[(update.symbol, update.timeframe, update.candle.open_time)] = update
