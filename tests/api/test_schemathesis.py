@@ -4,9 +4,17 @@ other than the documented upstream ones, and every response matches the schema."
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis.internal.reflection import get_pretty_function_description
+from schemathesis.generation.jsonschema import strategy as _schemathesis_strategies
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from cryptosite.asgi import application
+
+# CPython 3.11.7's ast.parse can fail deep in a call stack with "SystemError: AST constructor
+# recursion depth mismatch" (fixed in later 3.11 releases). Hypothesis parses the whole source of a
+# strategy module to describe its lambdas, and does so deep inside schemathesis' generation: parse
+# schemathesis' strategy module here, at the top of the stack, where Hypothesis caches it.
+get_pretty_function_description(_schemathesis_strategies._TYPE_CHECKS["null"])
 
 schema = schemathesis.openapi.from_asgi("/api/schema/", application)
 
