@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from .domain.feeds import feed_is_live
 from .domain.timeframes import TIMEFRAMES, align
 from .models import Candle, ExchangeSchedule, OnDemandMarket, PriceTick, TrackedMarket
-from .ticks import StoredCandle, StoredTick, from_ms, latest_key
+from .ticks import StoredCandle, StoredTick, feed_key, from_ms, latest_key
 
 
 def now_ms() -> int:
@@ -145,8 +145,8 @@ def history(source: str, symbol: str, limit: int) -> list[StoredTick]:
 
 def feed_states() -> dict[str, dict]:
     """The ingest process's word on each configured exchange's feed (empty while Redis is down)."""
-    cached = _cache_get_many([f"feed:{source}" for source in settings.EXCHANGES])
-    return {source: cached.get(f"feed:{source}") or {} for source in settings.EXCHANGES}
+    cached = _cache_get_many([feed_key(source) for source in settings.EXCHANGES])
+    return {source: cached.get(feed_key(source)) or {} for source in settings.EXCHANGES}
 
 
 def feed_path(source: str, state: dict, now: int | None = None) -> dict:

@@ -21,7 +21,7 @@ from .domain.timeframes import TIMEFRAMES, align
 from .exchanges import ExchangeError, get_exchange
 from .exchanges.errors import NOT_LISTED
 from .models import Candle, OnDemandMarket, PriceTick
-from .ticks import StoredCandle, StoredTick, from_ms, latest_key, to_ms
+from .ticks import StoredCandle, StoredTick, feed_key, from_ms, latest_key, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +133,6 @@ def store_candles(source: str, fetched: list) -> list[tuple[str, str, str, Candl
         upsert_candles(source, symbol, timeframe, candles)
         changed.extend((source, symbol, timeframe, c) for c in candles)
     return changed
-
-
-def feed_key(source: str) -> str:
-    return f"feed:{source}"
 
 
 def publish_feed_state(source: str, live_since_ms: int | None, seen_ms: int | None, down_since_ms: int | None,

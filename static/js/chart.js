@@ -4,11 +4,8 @@
   "use strict";
   var config = window.cryptositeConfig();
   var LC = window.LightweightCharts;
-  var dark = config.theme !== "light";
-  var colors = {
-    text: dark ? "#d1d4dc" : "#1f2328", background: dark ? "#131722" : "#ffffff", grid: dark ? "#222736" : "#eef0f3",
-    up: dark ? "#26a69a" : "#0a7d6f", down: dark ? "#ef5350" : "#c62828"
-  };
+  var colors = window.cryptositeChartColors(config.theme);
+  var dark = colors.dark;
   var status = document.getElementById("chart-status");
   var container = document.getElementById("chart");
   var chart = LC.createChart(container, {

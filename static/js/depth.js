@@ -4,11 +4,7 @@
   "use strict";
   var config = window.cryptositeConfig();
   var LC = window.LightweightCharts;
-  var dark = config.theme !== "light";
-  var colors = {
-    text: dark ? "#d1d4dc" : "#1f2328", background: dark ? "#131722" : "#ffffff", grid: dark ? "#222736" : "#eef0f3",
-    up: dark ? "#26a69a" : "#0a7d6f", down: dark ? "#ef5350" : "#c62828"
-  };
+  var colors = window.cryptositeChartColors(config.theme);
   var container = document.getElementById("depth");
   var status = document.getElementById("depth-status");
   var chart = LC.createOptionsChart(container, {

@@ -102,6 +102,15 @@
     return node ? JSON.parse(node.textContent) : {};
   };
 
+  // The charts' colours per theme (the same values as widgets.css), for every chart widget.
+  global.cryptositeChartColors = function (theme) {
+    var dark = theme !== "light";
+    return {
+      dark: dark, text: dark ? "#d1d4dc" : "#1f2328", background: dark ? "#131722" : "#ffffff",
+      grid: dark ? "#222736" : "#eef0f3", up: dark ? "#26a69a" : "#0a7d6f", down: dark ? "#ef5350" : "#c62828"
+    };
+  };
+
   global.cryptositeFormat = {
     price: function (value) {
       if (value === null || value === undefined) return "–";
