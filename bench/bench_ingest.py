@@ -77,23 +77,17 @@ def ages_text(ages: list[float]) -> str:
             f"max {max(ages) / 1000:.2f} s ({len(ages):,} samples)")
 
 
-CLIENT_PROCESSES = 4  # one Python process reading 1,000 sockets would time its own queue, not the server
 
 
 def subscriber_latencies(url: str, kind: str, subscribers: int = SUBSCRIBERS) -> list[float]:
-    processes = min(CLIENT_PROCESSES, subscribers)
-    share = subscribers // processes
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.feedclients", url, str(share), str(LATENCY_SECONDS), kind],
-                              cwd=BASE_DIR, stdout=subprocess.PIPE, text=True, preexec_fn=raise_fd_limit)
-             for _ in range(processes)]
-    for proc in procs:
-        line = proc.stdout.readline().strip()
-        if line != "ready":
-            raise RuntimeError(f"clients failed: {line!r}")
-    latencies = []
-    for proc in procs:
-        latencies += json.loads(proc.stdout.readline())
-        proc.wait(30)
+    """One process of lean clients (bench.feedclients), timing what the sockets receive."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.feedclients", url, str(subscribers), str(LATENCY_SECONDS), kind],
+                            cwd=BASE_DIR, stdout=subprocess.PIPE, text=True, preexec_fn=raise_fd_limit)
+    line = proc.stdout.readline().strip()
+    if line != "ready":
+        raise RuntimeError(f"clients failed: {line!r}")
+    latencies = json.loads(proc.stdout.readline())
+    proc.wait(30)
     return latencies
 
 

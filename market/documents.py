@@ -61,16 +61,41 @@ def _redis():
     return cache._cache.get_client(write=True)
 
 
-def store_prices(ticks: list[StoredTick]) -> None:
-    """After new prices are stored: each one's document, living exactly as long as the price is
-    fresh, and /prices again."""
-    now = selectors.now_ms()
-    pipe = _redis().pipeline(transaction=False)
+# A price document is replaced only by one of the same or a newer trade time (its time lives
+# beside it, for as long as it does): whoever writes last, the price served never goes back.
+# KEYS: the document, its time; ARGV: the time (ms), the document, its lifetime (ms).
+_SET_IF_NEWER = """
+local held = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if tonumber(ARGV[1]) < held then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
+
+
+def _set_price_documents(pipe, ticks: list[StoredTick], now: int) -> None:
+    """Each price's document, living exactly as long as the price is fresh."""
     for tick in ticks:
         fresh_for = tick.received_ms + selectors.stale_after_ms(tick.source) - now
         if fresh_for > 0:
-            pipe.set(price_key(tick.source, tick.symbol), render(price_body(tick, now)), px=fresh_for)
+            key = price_key(tick.source, tick.symbol)
+            pipe.eval(_SET_IF_NEWER, 2, key, f"{key}:time", tick.timestamp_ms, render(price_body(tick, now)), fresh_for)
+
+
+def store_prices(ticks: list[StoredTick]) -> None:
+    """After new prices are stored: each one's document, and /prices again."""
+    now = selectors.now_ms()
+    pipe = _redis().pipeline(transaction=False)
+    _set_price_documents(pipe, ticks, now)
     pipe.set(prices_key(), _render_prices(), ex=TRACKED_TTL_SECONDS)
+    pipe.execute()
+
+
+def serve_live(ticks: list[StoredTick]) -> None:
+    """A live feed's newest trades, served by `/api/market/price` as they arrive, while storage
+    (and with it the stream, /prices and the history) takes one per TICK_MIN_INTERVAL."""
+    pipe = _redis().pipeline(transaction=False)
+    _set_price_documents(pipe, ticks, selectors.now_ms())
     pipe.execute()
 
 

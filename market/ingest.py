@@ -3,8 +3,8 @@ published as they arrive.
 
 One `ExchangeIngest` per exchange in FEEDS holds the connection(s) to its feed for every polled
 market (one connection unless the exchange's per-connection stream limit needs more). What a feed
-says goes through the poller's own writes (services.record_feed), on one writer thread per
-exchange, under the exchange's write lease, then to the broadcaster: one write path, not two.
+says goes through the poller's own writes (services.record_feed_prices and record_feed_candles),
+on one writer thread per exchange, under the exchange's write lease, then to the broadcaster: one write path, not two.
 
 Connection hygiene: the client library answers the exchange's pings and pings it back; a feed
 quiet for one poll interval is probed (where the exchange answers probes), and one quiet for 1.5
@@ -30,18 +30,20 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from cryptosite import metrics
 
-from . import aio, selectors, services
+from . import aio, documents, selectors, services
 from .domain.feeds import Ack, Alive, CandleUpdate, Rejected, Sequences, Throttle, Trade, reconnect_delay
 from .domain.timeframes import TIMEFRAMES
 from .exchanges import ExchangeError, get_exchange
 from .feeds import Feed, get_feed
 from .locks import Lease
 from .tasks import broadcaster
+from .ticks import StoredTick
 
 log = logging.getLogger(__name__)
 
 MARKETS_REFRESH_SECONDS = 2.0
 STATE_PUBLISH_SECONDS = 1.0
+LIVE_PRICE_SECONDS = 0.1  # the newest trade of each market is served this often (storage: TICK_MIN_INTERVAL)
 WRITE_LEASE_SECONDS = 30
 BAD_INPUT = (ValueError, KeyError, TypeError, AttributeError, IndexError, InvalidOperation, ArithmeticError)
 
@@ -219,12 +221,15 @@ class ExchangeIngest:
         self.ready_trades: dict[str, Trade] = {}
         self.ready_candles: dict[tuple, CandleUpdate] = {}
         self.received: dict[str, int] = {}
+        self.to_serve: dict[str, StoredTick] = {}  # the newest trade per market, to be served
+        self.served_ms: dict[str, int] = {}  # the trade time of the price served last, per market
         self.sequences = Sequences()
         self.connections: list[Connection] = []
         self.writer = ThreadPoolExecutor(1, thread_name_prefix=f"ingest-write-{source}")
         self.rest = ThreadPoolExecutor(1, thread_name_prefix=f"ingest-rest-{source}")
         # The state every second and the market list: never behind a slow REST resync.
         self.control = ThreadPoolExecutor(1, thread_name_prefix=f"ingest-control-{source}")
+        self.server = ThreadPoolExecutor(1, thread_name_prefix=f"ingest-serve-{source}")
         self.candle_open: dict[tuple[str, str], int] = {}
         # The open candles the feed does not carry move with each stored price.
         self.moved_timeframes = tuple(tf for tf in TIMEFRAMES if tf not in self.feed.candle_timeframes)
@@ -278,6 +283,9 @@ class ExchangeIngest:
         for waiting in (self.trades.held(trade.symbol), self.ready_trades.get(trade.symbol)):
             if waiting is not None and waiting.timestamp_ms >= trade.timestamp_ms:
                 return  # an older price (a REST resync's) never replaces a newer one waiting to be written
+        if trade.timestamp_ms > self.served_ms.get(trade.symbol, -1):
+            self.to_serve[trade.symbol] = StoredTick(self.source, trade.symbol, trade.price, trade.timestamp_ms, received)
+            self.served_ms[trade.symbol] = trade.timestamp_ms
         out = self.trades.offer(trade.symbol, trade, received)
         if out is not None:
             self.ready_trades[trade.symbol] = out
@@ -331,13 +339,18 @@ class ExchangeIngest:
                 await loop.run_in_executor(self.writer, self.write, list(trades.values()), list(candles.values()), received)
 
     def write(self, trades: list[Trade], candles: list[CandleUpdate], received: int) -> None:
+        """Prices first: they are stored and published before the candles are written, so a
+        price never waits for candle work."""
         try:
             with Lease(f"poll:{self.source}", WRITE_LEASE_SECONDS, wait=WRITE_LEASE_SECONDS, renew=False) as held:
                 if not held:
                     log.warning("%s feed: write lease busy for %ss; batch skipped", self.source, WRITE_LEASE_SECONDS)
                     return
-                ticks, changed = services.record_feed(self.source, trades, candles, received, self.moved_timeframes)
-            broadcaster()(ticks=ticks, candles=changed)
+                ticks = services.record_feed_prices(self.source, trades, received) if trades else []
+                if ticks:
+                    broadcaster()(ticks=ticks)
+                changed = services.record_feed_candles(self.source, ticks, candles, self.moved_timeframes)
+            broadcaster()(candles=changed)
         except Exception as exc:  # the database or Redis is away: this batch is lost, the feed goes on
             close_old_connections()
             log.warning("%s feed: %d prices and %d candles not stored: %s", self.source, len(trades), len(candles), exc)
@@ -440,12 +453,25 @@ class ExchangeIngest:
 
     def shutdown(self) -> None:
         """Close the threads' database connections and stop the threads (the process is stopping)."""
-        for pool in (self.writer, self.rest, self.control):
+        for pool in (self.writer, self.rest, self.control, self.server):
             try:
                 pool.submit(connections.close_all).result(timeout=30)
             except Exception:  # a thread stuck on a dead database: it dies with the process
                 pass
             pool.shutdown(wait=False)
+
+    async def serve_forever(self) -> None:
+        """`/api/market/price` serves each market's newest trade within LIVE_PRICE_SECONDS of its
+        arrival (the documents only: never older than what is stored, see documents.serve_live)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(LIVE_PRICE_SECONDS)
+            if self.to_serve:
+                ticks, self.to_serve = list(self.to_serve.values()), {}
+                try:
+                    await loop.run_in_executor(self.server, documents.serve_live, ticks)
+                except Exception as exc:  # Redis away: the stored prices are served when it is back
+                    log.debug("%s live prices not served: %s", self.source, exc)
 
     async def publish_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -454,7 +480,8 @@ class ExchangeIngest:
             await asyncio.sleep(STATE_PUBLISH_SECONDS)
 
     async def run(self) -> None:
-        await asyncio.gather(self.follow_markets(), self.flush_forever(), self.resync_forever(), self.publish_forever())
+        await asyncio.gather(self.follow_markets(), self.flush_forever(), self.resync_forever(), self.publish_forever(),
+                             self.serve_forever())
 
 
 async def run(sources: list[str]) -> None:

@@ -3,7 +3,6 @@
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -87,24 +86,27 @@ def poll_quotes(source: str, symbols: list[str], now_ms: int) -> list[StoredTick
     return record_quotes(source, quotes, now_ms)
 
 
-def record_feed(
-    source: str, trades: list[Trade], candles: list[CandleUpdate], received_ms: int, moved_timeframes: Iterable[str]
-) -> tuple[list[StoredTick], list[tuple[str, str, str, CandleValue]]]:
-    """Store what a live feed delivered, through the poller's own writes: prices by
-    `record_quotes` (a price already stored, or older than the newest, is skipped), the exchange's
-    own candles by `upsert_candles`, and the open candles of the timeframes the feed does not carry
-    moved with the new prices. Returns (ticks stored, candles changed) for the broadcaster."""
-    ticks = record_quotes(source, [Quote(t.symbol, t.price, t.timestamp_ms) for t in trades], received_ms)
-    changed: list[tuple[str, str, str, CandleValue]] = []
+def record_feed_prices(source: str, trades: list[Trade], received_ms: int) -> list[StoredTick]:
+    """Store the prices a live feed delivered, through the poller's own write (`record_quotes`: a
+    price already stored, or older than the newest, is skipped). Returns the ticks stored."""
+    return record_quotes(source, [Quote(t.symbol, t.price, t.timestamp_ms) for t in trades], received_ms)
+
+
+def record_feed_candles(
+    source: str, ticks: list[StoredTick], candles: list[CandleUpdate], moved_timeframes: Iterable[str]
+) -> list[tuple[str, str, str, CandleValue]]:
+    """Store the exchange's own candles a live feed delivered (`upsert_series`), and move the open
+    candles of the timeframes the feed does not carry with the prices just stored; in one
+    transaction. Returns the candles changed, oldest first per series, for the broadcaster."""
     series: dict[tuple[str, str], dict[int, CandleValue]] = {}
     for update in candles:
         series.setdefault((update.symbol, update.timeframe), {})[update.candle.open_time] = update.candle
-    for (symbol, timeframe), by_time in series.items():
-        rows = [by_time[t] for t in sorted(by_time)]
-        upsert_candles(source, symbol, timeframe, rows)
-        changed.extend((source, symbol, timeframe, c) for c in rows)
-    changed.extend(apply_tick_to_open_candles(ticks, moved_timeframes))
-    return ticks, changed
+    ordered = {key: [by_time[t] for t in sorted(by_time)] for key, by_time in series.items()}
+    with transaction.atomic():
+        upsert_series(source, ordered)
+        moved = apply_tick_to_open_candles(ticks, moved_timeframes)
+    changed = [(source, symbol, timeframe, c) for (symbol, timeframe), rows in ordered.items() for c in rows]
+    return changed + moved
 
 
 def fetch_open_candles(source: str, symbols: list[str], timeframes: Iterable[str], now_ms: int) -> list:
@@ -212,12 +214,18 @@ CANDLE_FIELDS = ["open", "high", "low", "close", "volume", "closed", "updated_at
 
 def upsert_candles(source: str, symbol: str, timeframe: str, candles: Iterable[CandleValue]) -> int:
     """Insert or update candles by (source, symbol, timeframe, open time): idempotent."""
+    return upsert_series(source, {(symbol, timeframe): candles})
+
+
+def upsert_series(source: str, series: dict[tuple[str, str], Iterable[CandleValue]]) -> int:
+    """`upsert_candles` for several (symbol, timeframe) series of one exchange in one statement."""
     now = timezone.now()
     rows = [
         Candle(
             source=source, symbol=symbol, timeframe=timeframe, open_time=c.open_time, open=c.open, high=c.high,
             low=c.low, close=c.close, volume=c.volume, closed=c.closed, updated_at=now,
         )
+        for (symbol, timeframe), candles in series.items()
         for c in candles
     ]
     if rows:
@@ -228,7 +236,7 @@ def upsert_candles(source: str, symbol: str, timeframe: str, candles: Iterable[C
             unique_fields=["source", "symbol", "timeframe", "open_time"],
             update_fields=CANDLE_FIELDS,
         )
-        documents.candles_changed([(source, symbol, timeframe)])
+        documents.candles_changed({(source, r.symbol, r.timeframe) for r in rows})
     return len(rows)
 
 
@@ -347,31 +355,43 @@ def apply_tick_to_open_candles(
     ticks: Iterable[StoredTick], timeframes: Iterable[str] = tuple(TIMEFRAMES)
 ) -> list[tuple[str, str, str, CandleValue]]:
     """Move each market's open candles (of these timeframes) with its newest price (high, low,
-    close), so charts move between candle syncs; the next sync overwrites them with the exchange's own."""
-    changed = []
+    close), so charts move between candle syncs; the next sync overwrites them with the exchange's
+    own. One read and one write for all the ticks (of one exchange, as every caller has them)."""
     timeframes = tuple(timeframes)
-    if not timeframes:
-        return changed
-    for tick in ticks:
-        open_times = {align(tick.timestamp_ms, tf) for tf in timeframes}
-        rows = [
-            r
-            for r in Candle.objects.filter(
-                source=tick.source, symbol=tick.symbol, closed=False, open_time__in=open_times
-            )
-            if r.timeframe in timeframes and r.open_time == align(tick.timestamp_ms, r.timeframe)
-        ]
-        price: Decimal = tick.price
-        for row in rows:
-            row.high = max(row.high, price)
-            row.low = min(row.low, price)
-            row.close = price
-            row.updated_at = timezone.now()
-            changed.append(
-                (tick.source, tick.symbol, row.timeframe,
-                 CandleValue(row.open_time, row.open, row.high, row.low, row.close, row.volume, False))
-            )
-        if rows:
-            Candle.objects.bulk_update(rows, ["high", "low", "close", "updated_at"])
+    moves: dict[tuple[str, str, str, int], list] = {}  # candle -> [high, low, newest time, its price]
+    for tick in ticks if timeframes else ():
+        for tf in timeframes:
+            key = (tick.source, tick.symbol, tf, align(tick.timestamp_ms, tf))
+            move = moves.get(key)
+            if move is None:
+                moves[key] = [tick.price, tick.price, tick.timestamp_ms, tick.price]
+                continue
+            move[0], move[1] = max(move[0], tick.price), min(move[1], tick.price)
+            if tick.timestamp_ms > move[2]:
+                move[2], move[3] = tick.timestamp_ms, tick.price
+    if not moves:
+        return []
+    rows = [
+        r
+        for r in Candle.objects.filter(
+            source__in={k[0] for k in moves}, symbol__in={k[1] for k in moves}, timeframe__in=timeframes,
+            closed=False, open_time__in={k[3] for k in moves},
+        )
+        if (r.source, r.symbol, r.timeframe, r.open_time) in moves
+    ]
+    changed = []
+    now = timezone.now()
+    for row in rows:
+        high, low, _at, close = moves[(row.source, row.symbol, row.timeframe, row.open_time)]
+        row.high = max(row.high, high)
+        row.low = min(row.low, low)
+        row.close = close
+        row.updated_at = now
+        changed.append(
+            (row.source, row.symbol, row.timeframe,
+             CandleValue(row.open_time, row.open, row.high, row.low, row.close, row.volume, False))
+        )
+    if rows:
+        Candle.objects.bulk_update(rows, ["high", "low", "close", "updated_at"])
     documents.candles_changed((source, symbol, timeframe) for source, symbol, timeframe, _candle in changed)
     return changed

@@ -1,18 +1,64 @@
-"""Hands stored prices and candles to the WebSocket groups (called by the market tasks after
-their commit, through settings.MARKET_BROADCASTER)."""
+"""Hands stored prices and candles to the WebSocket groups (called by the market tasks and the
+ingest process after their commit, through settings.MARKET_BROADCASTER).
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+The sends run on one event loop per process, kept for the process's life, on a channel layer of
+its own: its Redis connections stay open between calls (async_to_sync would build a loop, and the channel layer a connection
+pool, for every call). Groups are sent to concurrently, each group's messages in order."""
+
+import asyncio
+import os
+import threading
+
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers, get_channel_layer
 
 from market.payloads import candle_payload, price_payload
 
 from .groups import book_group, ohlc_group, price_group
 
+SEND_TIMEOUT_SECONDS = 10
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+_loop_lock = threading.Lock()
+_layer: tuple[object, object] | None = None  # (the process's layer it was made for, the publisher's own)
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    """This process's publishing loop, started on first use (and again in a forked child)."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid() or _loop.is_closed():
+            _loop, _loop_pid = asyncio.new_event_loop(), os.getpid()
+            threading.Thread(target=_loop.run_forever, daemon=True, name="channel-layer publisher").start()
+        return _loop
+
+
+def _publisher_layer():
+    """A layer of the publisher's own, with the process's configuration: its connections belong
+    to the publishing loop, and whoever closes the process layer's pools (a test, at the end of
+    its loop) leaves them alone. Made again when the configuration changes."""
+    global _layer
+    current = get_channel_layer()
+    if _layer is None or _layer[0] is not current:
+        _layer = (current, channel_layers.make_backend(DEFAULT_CHANNEL_LAYER))
+    return _layer[1]
+
 
 async def _send_all(messages: list[tuple[str, dict]]) -> None:
-    layer = get_channel_layer()
+    layer = _publisher_layer()
+    by_group: dict[str, list[dict]] = {}
     for group, message in messages:
-        await layer.group_send(group, message)
+        by_group.setdefault(group, []).append(message)
+
+    async def send(group: str, queued: list[dict]) -> None:
+        for message in queued:
+            await layer.group_send(group, message)
+
+    results = await asyncio.gather(*(send(g, q) for g, q in by_group.items()), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def publish(ticks=(), candles=(), books=()) -> int:
@@ -25,5 +71,10 @@ def publish(ticks=(), candles=(), books=()) -> int:
     for book in books:  # the full fetched depth: each subscriber is sent the depth it asked for
         messages.append((book_group(book["source"], book["symbol"]), {"type": "book.update", "data": book}))
     if messages:
-        async_to_sync(_send_all)(messages)
+        future = asyncio.run_coroutine_threadsafe(_send_all(messages), _publisher_loop())
+        try:
+            future.result(SEND_TIMEOUT_SECONDS)
+        except TimeoutError:
+            future.cancel()
+            raise
     return len(messages)

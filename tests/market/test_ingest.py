@@ -6,11 +6,13 @@ garbage is declared down; markets added or removed are followed without a restar
 import asyncio
 import time
 
+import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import OperationalError
 
+from cryptosite.asgi import application
 from market import ingest, selectors
 from market.feeds import BinanceFeed
 from market.models import Candle, PriceTick, TrackedMarket
@@ -76,7 +78,7 @@ class Running:
                 conn.task.cancel()
         await asyncio.sleep(0.05)
         await asyncio.get_running_loop().run_in_executor(None, self.exchange.shutdown)
-        for pool in (self.exchange.writer, self.exchange.rest, self.exchange.control):
+        for pool in (self.exchange.writer, self.exchange.rest, self.exchange.control, self.exchange.server):
             pool.shutdown(wait=True)
 
 
@@ -99,6 +101,28 @@ async def test_feed_prices_are_stored_once_in_order_and_at_most_one_per_tick_int
     # The sandbox trades ten times a second; at most one stored tick per 0.5 s (the REST resync at
     # connect time goes through the same throttle).
     assert all(b - a >= 450 for a, b in zip(received, received[1:])), received
+
+
+async def test_the_price_served_is_the_newest_trade_while_storage_keeps_its_interval(feeds, settings):
+    """`/api/market/price` (the served ASGI application) answers with the feed's newest trade
+    within a tenth of a second, long before the next stored tick (one per 5 s here); the stream and
+    the history keep the stored ones."""
+    settings.TICK_MIN_INTERVAL = 5.0
+    await sync_to_async(track)("binance", "BTC")
+    transport = httpx.ASGITransport(app=application, client=("198.51.100.8", 5000))
+    async with Running("binance"), httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        await until(lambda: ticks("binance", "BTC"), 16)
+        stored = max(t for t, _ in await sync_to_async(ticks)("binance", "BTC"))
+        served = []
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline and len(set(served)) < 3:
+            body = (await client.get("/api/market/price", params={"symbol": "BTC", "source": "binance"})).json()
+            if body["timestamp"] > stored:
+                served.append(body["timestamp"])
+            await asyncio.sleep(0.05)
+        assert len(set(served)) >= 3, served  # newer trades served, one after another
+        assert served == sorted(served)  # never going back
+        assert max(t for t, _ in await sync_to_async(ticks)("binance", "BTC")) == stored  # not stored yet
 
 
 @pytest.mark.parametrize("source", ["binance", "kraken", "coinbase"])

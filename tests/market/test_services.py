@@ -3,9 +3,11 @@
 import time
 from decimal import Decimal as D
 
+import orjson
 import pytest
+from django.core.cache import cache
 
-from market import services
+from market import documents, services
 from market.domain.candles import aggregate
 from market.domain.prices import Quote
 from market.domain.timeframes import TIMEFRAMES, align
@@ -13,6 +15,7 @@ from market.exchanges.errors import ExchangeError
 from market.models import Candle, OnDemandMarket, PriceTick
 from market.sandbox import simulation as sim
 from market.tasks import poll_exchange, sync_exchange_candles
+from market.ticks import StoredTick
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +56,39 @@ def test_upserting_candles_twice_keeps_one_row_each_with_the_latest_values():
     services.upsert_candles("binance", "BTC", "1h", [changed])
     row = Candle.objects.get()
     assert row.high == c.high + 1
+
+
+def test_the_open_candles_take_every_tick_of_one_call_and_nothing_else():
+    """apply_tick_to_open_candles reads and writes once for all the ticks: each open candle gets
+    the highest and lowest of its market's prices and the newest as its close; another market's
+    candle and a closed candle stay as they were."""
+    t = align(now_ms(), "1h") + 1000
+    open_1m, open_1h = align(t, "1m"), align(t, "1h")
+    base = (D("100"), D("110"), D("90"), D("100"), D("5"))
+    for symbol, timeframe, start, closed in [("BTC", "1m", open_1m, False), ("BTC", "1h", open_1h, False),
+                                             ("ETH", "1m", open_1m, False), ("BTC", "1m", open_1m - M, True)]:
+        services.upsert_candles("binance", symbol, timeframe, [sim.Candle(start, *base, closed)])
+    ticks = [StoredTick("binance", "BTC", D("120"), t + 10, t + 10), StoredTick("binance", "BTC", D("80"), t + 30, t + 30),
+             StoredTick("binance", "BTC", D("95"), t + 20, t + 20)]
+    changed = services.apply_tick_to_open_candles(ticks, ("1m", "1h"))
+    assert sorted((symbol, tf) for _s, symbol, tf, _c in changed) == [("BTC", "1h"), ("BTC", "1m")]
+    for timeframe, start in (("1m", open_1m), ("1h", open_1h)):
+        row = Candle.objects.get(source="binance", symbol="BTC", timeframe=timeframe, open_time=start)
+        assert (row.open, row.high, row.low, row.close, row.volume) == (D("100"), D("120"), D("80"), D("80"), D("5"))
+    eth = Candle.objects.get(symbol="ETH")
+    closed = Candle.objects.get(symbol="BTC", timeframe="1m", closed=True)
+    assert (eth.high, eth.low, eth.close) == (closed.high, closed.low, closed.close) == (D("110"), D("90"), D("100"))
+
+
+def test_a_served_price_document_never_goes_back_in_time():
+    """The feed's live price and the stored one write the same document; the newer trade wins
+    whoever writes last."""
+    t = now_ms()
+    documents.serve_live([StoredTick("binance", "BTC", D("102"), t, t)])
+    documents.store_prices([StoredTick("binance", "BTC", D("101"), t - 500, t)])  # older: stays unserved
+    assert orjson.loads(cache._cache.get_client().get(documents.price_key("binance", "BTC")))["price"] == 102
+    documents.store_prices([StoredTick("binance", "BTC", D("103"), t + 500, t + 500)])
+    assert orjson.loads(cache._cache.get_client().get(documents.price_key("binance", "BTC")))["price"] == 103
 
 
 def test_poll_task_stores_ticks_for_tracked_symbols_and_runs_idempotently(sandbox, settings):
