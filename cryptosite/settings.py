@@ -254,6 +254,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # API keys (apikeys): optional on every operation ({} is anonymous); checked by the rate limiter,
+    # not by DRF, so the schemes are declared here (as drf-spectacular advises for this library).
+    "APPEND_COMPONENTS": {"securitySchemes": {
+        "Api-Key": {"type": "apiKey", "in": "header", "name": "Authorization",
+                    "description": "`Authorization: Api-Key <key>`: the key's tier's rate limit instead of the IP's. "
+                                   "A wrong or revoked key is a 401."},
+        "X-API-Key": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                      "description": "`X-API-Key: <key>`: the same, in a header of its own."},
+    }},
+    "SECURITY": [{"Api-Key": []}, {"X-API-Key": []}, {}],
 }
 
 # --- WebSocket limits ---------------------------------------------------------------------
