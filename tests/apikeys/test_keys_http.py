@@ -138,3 +138,29 @@ async def test_each_request_of_a_key_is_counted_for_the_day_with_its_last_use(se
 
 async def test_health_and_metrics_ignore_keys(served):
     assert (await served.get("/health", headers={"X-API-Key": "nope.wrong"})).status_code in (200, 503)
+
+
+@pytest.fixture
+def own_redis(settings, tmp_path):
+    """The cache (rate limits, key usage, the keys' version) on a Redis of this test's own, to stop."""
+    from tests.conftest import OwnRedis
+
+    redis = OwnRedis(tmp_path)
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": redis.url}}
+    settings.REDIS_URL = redis.url
+    yield redis
+    redis.stop()
+
+
+async def test_while_redis_is_down_keys_are_still_checked_and_a_revoke_is_seen_within_seconds(own_redis, served, monkeypatch):
+    raw = await sync_to_async(new_key)("steady")
+    await sync_to_async(store_price)()
+    assert (await served.get(PRICE, headers={"X-API-Key": raw})).status_code == 200
+    own_redis.stop()
+    monkeypatch.setattr(selectors, "TRUST_SECONDS", 0.3)
+    served_uncounted = await served.get(PRICE, headers={"X-API-Key": raw})
+    assert served_uncounted.status_code == 200 and "x-ratelimit-remaining" not in served_uncounted.headers
+    assert_401(await served.get(PRICE, headers={"X-API-Key": "nope.wrong"}))
+    await sync_to_async(services.revoke_key)("steady")  # its version cannot reach Redis
+    time.sleep(0.4)
+    assert_401(await served.get(PRICE, headers={"X-API-Key": raw}))
