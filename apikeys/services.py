@@ -63,8 +63,20 @@ def revoke_key(name: str) -> ApiKey:
 
 
 def use_key(raw: str) -> Key | None:
-    """A key presented outside the rate limiter (a WebSocket): verified (the remembered verdict
-    while the keys' version is unchanged) and its use recorded; None for a wrong one."""
+    """A key presented outside the rate limiter (a WebSocket): verified (check_key) and its use
+    recorded; None for a wrong one."""
+    key = check_key(raw)
+    if key is not None:
+        try:
+            usage.record(key.prefix)
+        except Exception as exc:
+            log.warning("API key use not recorded: %s", exc)
+    return key
+
+
+def check_key(raw: str) -> Key | None:
+    """The key if it is good: the remembered verdict while the keys' version in Redis is unchanged
+    (one GET), else the database's."""
     try:
         version = usage.version()
     except Exception:  # Redis away: a recent verdict, or the database
@@ -72,10 +84,4 @@ def use_key(raw: str) -> Key | None:
     verdict = selectors.remembered(raw)
     if verdict is None or version is None or verdict.version != version:
         verdict = selectors.verify(raw, version)
-    if not verdict.good:
-        return None
-    try:
-        usage.record(verdict.key.prefix)
-    except Exception as exc:
-        log.warning("API key use not recorded: %s", exc)
-    return verdict.key
+    return verdict.key if verdict.good else None

@@ -32,6 +32,7 @@ from .uvicorn_transport import SEND_NOW
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_UNAUTHORIZED = 4401  # a wrong, revoked or expired API key (4000 + HTTP's 401)
+KEY_CHECK_SECONDS = 5.0  # how often an open connection's key is checked again (a revoke ends it)
 RENDERED = "__rendered__"  # an event's JSON, rendered by its first local subscriber
 RENDERED_BY_DEPTH = "__rendered_by_depth__"  # a book event's JSON per depth asked for
 
@@ -134,7 +135,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         self.arrivals: deque[float] = deque(maxlen=settings.WS_MAX_MESSAGES_PER_SECOND)
         self.last_sent = time.monotonic()
         self.closing = False
-        self.api_key = None
+        self.api_key = self.raw_key = None
         await self.accept()
         headers = dict(self.scope.get("headers", []))
         raw = key_from(*(headers[h].decode("latin-1") if h in headers else None for h in (b"authorization", b"x-api-key")))
@@ -160,7 +161,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         if key is None:
             await self.refuse("Invalid API key: wrong, revoked or expired", CLOSE_UNAUTHORIZED)
             return False
-        self.api_key = key
+        self.api_key, self.raw_key = key, raw
         if announce:
             await self._announce_key()
         return True
@@ -462,10 +463,15 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
 
     async def _heartbeat(self) -> None:
         interval = settings.WS_HEARTBEAT_SECONDS
-        last_touch = time.monotonic()
+        last_touch = last_key_check = time.monotonic()
         while True:
-            await asyncio.sleep(min(interval, 5.0))
+            await asyncio.sleep(min(interval, KEY_CHECK_SECONDS))
             now = time.monotonic()
+            if self.raw_key is not None and now - last_key_check >= KEY_CHECK_SECONDS:
+                last_key_check = now
+                if await database_sync_to_async(api_keys.check_key)(self.raw_key) is None:
+                    await self.refuse("Invalid API key: revoked or expired", CLOSE_UNAUTHORIZED)
+                    return
             if now - self.last_sent >= interval:
                 await self.send_json({"type": "heartbeat", "timestamp": _now_iso()})
             if now - last_touch >= 60:

@@ -99,3 +99,17 @@ async def test_without_a_key_nothing_changes():
     assert (await ws.receive_json_from())["type"] == "connected"
     await ws.send_to(text_data=json.dumps({"type": "ping"}))
     assert (await ws.receive_json_from())["type"] == "pong"
+
+
+async def test_an_open_connection_is_closed_once_its_key_is_revoked(monkeypatch):
+    from streaming import consumers
+
+    monkeypatch.setattr(consumers, "KEY_CHECK_SECONDS", 0.2)
+    raw = await sync_to_async(new_key)("revoked-later")
+    ws = await open_ws([(b"x-api-key", raw.encode())])
+    assert (await ws.receive_json_from())["type"] == "connected"
+    assert (await ws.receive_json_from())["type"] == "authenticated"
+    await asyncio.sleep(0.5)  # checked again meanwhile, still good: nothing is sent
+    assert await ws.receive_nothing(timeout=0.1)
+    await sync_to_async(services.revoke_key)("revoked-later")
+    await refused(ws)
