@@ -29,8 +29,8 @@ WORKERS = int(os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 1)))
 SYMBOLS = ("BTC", "ETH", "SOL", "ADA")
 
 
-def wrk(url: str, connections: int, seconds: int = SECONDS) -> dict:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+def wrk(url: str, connections: int, seconds: int = SECONDS, header: str | None = None) -> dict:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *(["-H", header] if header else []), url],
                          capture_output=True, text=True, check=True).stdout
 
     def ms(label: str) -> float:
@@ -121,9 +121,14 @@ def run(scratch) -> Report:
                     f"{WORKERS} server processes each for cryptosite and the FastAPI peer)")
     # Intervals of an hour keep the seeded prices and the open candle fresh all run long (served,
     # not fetched), as a running poller keeps them; no exchange is called.
-    env = {"POLL_INTERVAL": "3600", "CANDLE_SYNC_INTERVAL": "3600", "WEB_CONCURRENCY": str(WORKERS)}
+    env = {"POLL_INTERVAL": "3600", "CANDLE_SYNC_INTERVAL": "3600", "WEB_CONCURRENCY": str(WORKERS),
+           "API_KEY_TIERS": "bench=100000000/m"}
     os.environ.update(env)
     seed()
+    from apikeys import services as api_keys
+
+    settings.API_KEY_TIERS = {"bench": "100000000/m"}
+    api_key = api_keys.create_key("bench", "bench")[1]
     database = settings.DATABASES["default"]["NAME"]
     uvicorn = [sys.executable, "-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
                "--log-level", "warning", "--host", "127.0.0.1"]
@@ -152,6 +157,10 @@ def run(scratch) -> Report:
                 a, b = wrk(ours + path, connections), wrk(peer + path, connections)
                 report.add(f"{label}, {connections} connection{'s' if connections > 1 else ''}", fmt(a),
                            f"{fmt(b)} (FastAPI peer); ours {ratio(a, b)}")
+        price = "/api/market/price?symbol=BTC"
+        a, b = wrk(ours + price, 50, header=f"X-API-Key: {api_key}"), wrk(ours + price, 50)
+        report.add(f"GET {price} (fresh price) with an API key, 50 connections", fmt(a),
+                   f"{fmt(b)} (ours, anonymous); keyed {a['rps'] / b['rps']:.2f}x req/s, p99 {a['p99'] / b['p99']:.2f}x")
         for connections in (1, 10, 50):
             a, b = wrk(ours + ohlc, connections), wrk(peer + "/floor/ohlc?symbol=ETH&timeframe=1h&limit=1000", connections)
             report.add(f"GET {ohlc}, {connections} connection{'s' if connections > 1 else ''}", fmt(a),

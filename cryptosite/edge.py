@@ -7,6 +7,9 @@ carries exactly the headers Django's middleware would have set (tests/api/test_e
 them). Every other request, and any of these the edge cannot answer plainly (no document, a bad
 parameter, a disallowed host, a redirect to HTTPS, an origin to check against a CORS list, a
 request over its limit), goes on to Django, with the rate-limit count the edge already made.
+A request with an API key is answered here only when this process already trusts the key and the
+keys' version read in the same round trip says it still may (cryptosite.ratelimit.KEYED_SCRIPT);
+a key it has not verified, or a wrong one, goes on to Django, which verifies it or answers 401.
 Every request's endpoint, status and time are counted here too (cryptosite.metrics).
 """
 
@@ -20,6 +23,8 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from hiredis import ReplyError
 
+from apikeys import selectors as keys
+from apikeys.credentials import key_from
 from market import documents, selectors
 from market.domain.errors import MarketError
 from market.domain.params import ohlc_params
@@ -27,7 +32,7 @@ from market.domain.symbols import price_market
 
 from . import metrics
 from .pipeline import PipelinedRedis, RedisStillDown, RedisUnavailable, Script
-from .ratelimit import SCOPE_KEY, SCRIPT, client_ip, hit_for, rule_for
+from .ratelimit import KEYED_SCRIPT, SCOPE_KEY, SCOPE_KEYS_VERSION, SCRIPT, client_ip, hit_for, hit_for_key, rule_for
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,7 @@ class _Redis:
     """One pipelined Redis connection and script per event loop (one loop per server process)."""
 
     _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Script]" = weakref.WeakKeyDictionary()
+    _keyed: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Script]" = weakref.WeakKeyDictionary()
 
     @classmethod
     def script(cls) -> Script:
@@ -79,8 +85,19 @@ class _Redis:
         return script
 
     @classmethod
+    def keyed_script(cls) -> Script:
+        """KEYED_SCRIPT, on the same connection."""
+        loop = asyncio.get_running_loop()
+        script = cls._keyed.get(loop)
+        if script is None:
+            script = cls._keyed[loop] = Script(cls.script().redis, KEYED_SCRIPT)
+        return script
+
+    @classmethod
     async def close(cls) -> None:
-        script = cls._clients.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        cls._keyed.pop(loop, None)
+        script = cls._clients.pop(loop, None)
         if script is not None:
             await script.redis.close()
 
@@ -93,6 +110,16 @@ def _header(scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def _api_key(scope) -> str | None:
+    authorization = x_api_key = None
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            authorization = value.decode("latin-1")
+        elif key == b"x-api-key":
+            x_api_key = value.decode("latin-1")
+    return key_from(authorization, x_api_key)
 
 
 def _is_secure(scope) -> bool:
@@ -186,17 +213,29 @@ class Edge:
             query = dict(parse_qsl(scope["query_string"].decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError:
             return scope
-        client = scope.get("client") or (None, None)
-        ip = client_ip(client[0], _header(scope, b"x-forwarded-for"))
-        hit = hit_for(*rule_for("GET", scope["path"]), ip, route(query))
+        raw_key = _api_key(scope)
+        if raw_key is None:
+            client = scope.get("client") or (None, None)
+            ip = client_ip(client[0], _header(scope, b"x-forwarded-for"))
+            hit, script = hit_for(*rule_for("GET", scope["path"]), ip, route(query)), _Redis.script
+        else:
+            verdict = keys.remembered(raw_key)
+            if verdict is None or not verdict.good:
+                return scope  # Django verifies the key (a query, on its threads), or answers 401
+            hit, script = hit_for_key(verdict.key, route(query)), _Redis.keyed_script
         try:
-            reply = await _Redis.script()(keys=hit.keys, args=hit.args)
+            reply = await script()(keys=hit.keys, args=hit.args)
         except (RedisUnavailable, ReplyError, OSError) as exc:
             if not isinstance(exc, RedisStillDown):  # once per failed attempt to connect, not per request
                 log.warning("edge: Redis unavailable (%s); requests go to Django until it is back", exc)
             return scope
         usage = hit.usage(reply)
-        body = reply[1] if len(reply) > 1 else None
+        if raw_key is None:
+            body = reply[1] if len(reply) > 1 else None
+        else:
+            if hit.version(reply) != verdict.version:  # the keys changed: Django verifies this one again
+                return {**scope, SCOPE_KEY: usage, SCOPE_KEYS_VERSION: hit.version(reply)}
+            body = hit.body(reply)
         if usage.limited or body is None:
             return {**scope, SCOPE_KEY: usage}
         headers.append((b"content-length", str(len(body)).encode()))

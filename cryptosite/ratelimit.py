@@ -5,6 +5,11 @@ One request costs one Redis round trip: a Lua script increments the client's cou
 current fixed window and returns it (and, for the hot reads answered at the ASGI edge, the
 rendered document in the same trip: cryptosite.edge). The edge counts the requests it looks at;
 the rest are counted here, by the Django middleware, so that no request is counted twice.
+
+A request with an API key (apikeys) is counted per key, with its tier's rate, by KEYED_SCRIPT in
+the same one round trip, which also counts the key's use for the day and reads the keys' version
+(so that a process learns at once that a key it trusts was revoked). A wrong key is a 401, and
+costs its client IP one request of the anonymous budget.
 """
 
 import ipaddress
@@ -15,8 +20,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest
 from django_ratelimit.core import _split_rate, rate_re
+
+from apikeys import selectors as keys
+from apikeys import usage as key_usage
+from apikeys.credentials import key_from
 
 from .errors import error_response
 
@@ -24,6 +34,9 @@ log = logging.getLogger(__name__)
 
 EXEMPT_PREFIXES = ("/health", "/metrics", "/static/")
 SCOPE_KEY = "cryptosite.ratelimit"  # a Usage the edge already counted for this request
+# With SCOPE_KEY, for a key's request: the keys' version the edge's count read, newer than the one
+# its verdict on the key was reached under (the key must be verified again).
+SCOPE_KEYS_VERSION = "cryptosite.ratelimit.keys-version"
 
 # KEYS[1]: the client's counter for this window; KEYS[2] (optional): a document to return too;
 # KEYS[3] (optional): the version of that document's data, appended to its key (market.documents).
@@ -35,6 +48,22 @@ local doc = KEYS[2]
 if doc and KEYS[3] then doc = doc .. ':' .. (redis.call('GET', KEYS[3]) or '0') end
 if doc then return {count, redis.call('GET', doc)} end
 return {count}
+"""
+
+# A key's request. KEYS[1]: the key's counter for this window; KEYS[2]: its requests on this UTC
+# day; KEYS[3]: the hash of each key's last use; KEYS[4]: the keys' version (apikeys.usage);
+# KEYS[5], KEYS[6] (optional): a document and its data's version, as above. ARGV[1]: the window;
+# ARGV[2]: the day counter's lifetime; ARGV[3]: the key's prefix; ARGV[4]: now (Unix seconds).
+KEYED_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+local version = redis.call('GET', KEYS[4]) or ''
+local doc = KEYS[5]
+if doc and KEYS[6] then doc = doc .. ':' .. (redis.call('GET', KEYS[6]) or '0') end
+if doc then return {count, version, redis.call('GET', doc)} end
+return {count, version}
 """
 
 
@@ -110,16 +139,35 @@ class Hit:
     rate: Rate
     end: int
     keys: list[str]
-    args: list[int]
+    args: list
+    keyed: bool = False  # KEYED_SCRIPT's, whose reply has the keys' version second
 
     def usage(self, reply: list) -> Usage:
         return Usage(self.rate.limit, int(reply[0]), self.end)
+
+    def body(self, reply: list) -> bytes | None:
+        at = 2 if self.keyed else 1
+        return reply[at] if len(reply) > at else None
+
+    def version(self, reply: list) -> str:
+        value = reply[1]
+        return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def hit_for(group: str, rate: Rate, client: str, document: tuple[str, ...] = (), now: float | None = None) -> Hit:
     """`document`: the keys of a document to fetch in the same trip (its key, and its version's)."""
     end = window_end(f"{group}:{client}", rate.period, time.time() if now is None else now)
     return Hit(rate, end, [counter_key(group, rate, client, end), *document], [rate.period])
+
+
+def hit_for_key(key: keys.Key, document: tuple[str, ...] = (), now: float | None = None) -> Hit:
+    """A key's request: counted per key (its prefix) with its tier's rate, and its use recorded."""
+    now = time.time() if now is None else now
+    rate = parse_rate(keys.rate_of(key.tier))
+    end = window_end(f"key:{key.prefix}", rate.period, now)
+    used = key_usage.day_key(key.prefix, key_usage.day(now))
+    return Hit(rate, end, [counter_key("key", rate, key.prefix, end), used, key_usage.last_used_key(), key_usage.version_key(),
+                           *document], [rate.period, key_usage.USAGE_DAYS * 86400, key.prefix, int(now)], keyed=True)
 
 
 def client_ip(remote: str | None, forwarded_for: str | None) -> str:
@@ -137,18 +185,23 @@ def client_ip(remote: str | None, forwarded_for: str | None) -> str:
         return remote
 
 
-_script = None
+_scripts: dict = {}
 
 
-def _count_sync(hit: Hit) -> Usage:
+def _run_sync(hit: Hit) -> list:
     """One round trip on the cache's own (synchronous) Redis client."""
-    global _script
     from django.core.cache import cache
 
     client = cache._cache.get_client(write=True)
-    if _script is None or _script.registered_client is not client:
-        _script = client.register_script(SCRIPT)
-    return hit.usage(_script(keys=hit.keys, args=hit.args))
+    source = KEYED_SCRIPT if hit.keyed else SCRIPT
+    script = _scripts.get(source)
+    if script is None or script.registered_client is not client:
+        script = _scripts[source] = client.register_script(source)
+    return script(keys=hit.keys, args=hit.args)
+
+
+def _count_sync(hit: Hit) -> Usage:
+    return hit.usage(_run_sync(hit))
 
 
 _warned_at = [float("-inf")]
@@ -167,6 +220,23 @@ def too_many(usage: Usage):
     return response
 
 
+def wrong_key(usage: Usage | None):
+    """A wrong, revoked or expired key: 401 (never served as anonymous), or 429 when its IP has
+    spent its budget (guessing keys costs the guesser)."""
+    if usage is not None and usage.limited:
+        response = too_many(usage)
+    else:
+        response = error_response(401, "Invalid API key", detail="The API key is wrong, revoked or expired.")
+        response["WWW-Authenticate"] = "Api-Key"
+    for name, value in usage.headers() if usage is not None else ():
+        response[name] = value
+    return response
+
+
+def _request_key(request: HttpRequest) -> str | None:
+    return key_from(request.META.get("HTTP_AUTHORIZATION"), request.META.get("HTTP_X_API_KEY"))
+
+
 class RateLimitMiddleware:
     """Counts what the edge did not, and sets the headers of both on Django's responses."""
 
@@ -174,18 +244,59 @@ class RateLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        usage = getattr(request, "scope", {}).get(SCOPE_KEY)
+        scope = getattr(request, "scope", {})
+        usage = scope.get(SCOPE_KEY)
         if usage is None:
             rule = rule_for(request.method, request.path)
             if rule is None:
                 return self.get_response(request)
             ip = client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+            # Keys lift the API's budget; they never lift another (admin login attempts).
+            raw = _request_key(request) if rule[0] == "http" else None
+            if raw is not None:
+                return self._keyed(request, raw, rule, ip)
             try:
                 usage = _count_sync(hit_for(*rule, ip))
             except Exception as exc:  # Redis being down must not take the API down with it: fail open
                 _warn_now_and_then("rate limiter unavailable (%s); requests are allowed uncounted", exc)
                 return self.get_response(request)
+        elif SCOPE_KEYS_VERSION in scope:  # counted by the edge on a verdict that is out of date
+            try:
+                verdict = keys.verify(_request_key(request) or "", scope[SCOPE_KEYS_VERSION])
+            except (OperationalError, InterfaceError):
+                return error_response(503, "Service unavailable: the database cannot be reached")
+            if not verdict.good:
+                return wrong_key(None)
+        return self._respond(request, usage)
+
+    def _respond(self, request: HttpRequest, usage: Usage):
         response = too_many(usage) if usage.limited else self.get_response(request)
         for name, value in usage.headers():
             response[name] = value
         return response
+
+    def _keyed(self, request: HttpRequest, raw: str, rule: tuple[str, Rate], ip: str):
+        """A key's request: verified (from this process's verdict while the keys' version is the
+        same, else from the database), then counted on the key's budget; or a 401."""
+        try:
+            try:
+                verdict = keys.remembered(raw) or keys.verify(raw, key_usage.version())
+                if not verdict.good:
+                    return wrong_key(_count_sync(hit_for(*rule, ip)))
+                hit = hit_for_key(verdict.key)
+                reply = _run_sync(hit)
+                if hit.version(reply) != verdict.version:
+                    verdict = keys.verify(raw, hit.version(reply))
+                    if not verdict.good:
+                        return wrong_key(None)
+                return self._respond(request, hit.usage(reply))
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as exc:  # Redis away: the key is still checked, the request goes uncounted
+                _warn_now_and_then("rate limiter unavailable (%s); requests are allowed uncounted", exc)
+                verdict = keys.remembered(raw)
+                if verdict is None or not verdict.recent:
+                    verdict = keys.verify(raw, None)
+                return self.get_response(request) if verdict.good else wrong_key(None)
+        except (OperationalError, InterfaceError):
+            return error_response(503, "Service unavailable: the database cannot be reached")

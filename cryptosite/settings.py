@@ -63,6 +63,9 @@ INSTALLED_APPS = [
     "market",
     "sentiment",
     "streaming",
+    # djangorestframework-api-key: the hashed key model apikeys.ApiKey extends (its own table is unused).
+    "rest_framework_api_key",
+    "apikeys",
 ]
 
 MIDDLEWARE = [
@@ -216,6 +219,8 @@ MARKET_BROADCASTER = env.str("MARKET_BROADCASTER", default="streaming.broadcast.
 # --- HTTP API -----------------------------------------------------------------------------
 RATE_LIMIT = env.str("RATE_LIMIT", default="100/m")
 ADMIN_LOGIN_RATE_LIMIT = env.str("ADMIN_LOGIN_RATE_LIMIT", default="10/m")
+# API keys (apikeys): each tier's rate, in RATE_LIMIT's syntax, counted per key instead of per IP.
+API_KEY_TIERS = env.dict("API_KEY_TIERS", default={"standard": "1000/m", "pro": "10000/m"})
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)
 # /metrics (Prometheus): to this machine only, or with `Authorization: Bearer <METRICS_TOKEN>`.
@@ -249,6 +254,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # API keys (apikeys): optional on every operation ({} is anonymous); checked by the rate limiter,
+    # not by DRF, so the schemes are declared here (as drf-spectacular advises for this library).
+    "APPEND_COMPONENTS": {"securitySchemes": {
+        "Api-Key": {"type": "apiKey", "in": "header", "name": "Authorization",
+                    "description": "`Authorization: Api-Key <key>`: the key's tier's rate limit instead of the IP's. "
+                                   "A wrong or revoked key is a 401."},
+        "X-API-Key": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                      "description": "`X-API-Key: <key>`: the same, in a header of its own."},
+    }},
+    "SECURITY": [{"Api-Key": []}, {"X-API-Key": []}, {}],
 }
 
 # --- WebSocket limits ---------------------------------------------------------------------

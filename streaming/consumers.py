@@ -16,6 +16,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
 
+from apikeys import services as api_keys
+from apikeys.credentials import key_from
 from cryptosite import handler, metrics
 from market import services
 from market.depth import services as depth
@@ -29,6 +31,8 @@ from .uvicorn_transport import SEND_NOW
 
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_UNAUTHORIZED = 4401  # a wrong, revoked or expired API key (4000 + HTTP's 401)
+KEY_CHECK_SECONDS = 5.0  # how often an open connection's key is checked again (a revoke ends it)
 RENDERED = "__rendered__"  # an event's JSON, rendered by its first local subscriber
 RENDERED_BY_DEPTH = "__rendered_by_depth__"  # a book event's JSON per depth asked for
 
@@ -153,7 +157,12 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         self.arrivals: deque[float] = deque(maxlen=settings.WS_MAX_MESSAGES_PER_SECOND)
         self.last_sent = time.monotonic()
         self.closing = False
+        self.api_key = self.raw_key = None
         await self.accept()
+        headers = dict(self.scope.get("headers", []))
+        raw = key_from(*(headers[h].decode("latin-1") if h in headers else None for h in (b"authorization", b"x-api-key")))
+        if raw is not None and not await self._authenticate(raw, announce=False):
+            return
         metrics.WS_CONNECTIONS.inc()
         self.counted = True
         await self.send_json(
@@ -164,7 +173,23 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 "timestamp": _now_iso(),
             }
         )
+        if self.api_key is not None:
+            await self._announce_key()
         self.heartbeat = asyncio.create_task(self._heartbeat())
+
+    async def _authenticate(self, raw: str, announce: bool = True) -> bool:
+        """A key at the handshake (a header) or in an `auth` message: a wrong one ends the connection."""
+        key = await database_sync_to_async(api_keys.use_key)(raw)
+        if key is None:
+            await self.refuse("Invalid API key: wrong, revoked or expired", CLOSE_UNAUTHORIZED)
+            return False
+        self.api_key, self.raw_key = key, raw
+        if announce:
+            await self._announce_key()
+        return True
+
+    async def _announce_key(self) -> None:
+        await self.send_json({"type": "authenticated", "name": self.api_key.name, "tier": self.api_key.tier})
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "counted", False):
@@ -307,6 +332,12 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_discard(_group(s), self.channel_name)
             await self._confirm(sub, "unsubscribed")
 
+    async def on_auth(self, message: dict) -> None:
+        raw = message.get("key")
+        if not isinstance(raw, str):
+            raise ProtocolError("Missing key: {\"type\": \"auth\", \"key\": \"<API key>\"}")
+        await self._authenticate(raw)
+
     async def on_ping(self, message: dict) -> None:
         await self.send_json({"type": "pong", "timestamp": _now_iso()})
 
@@ -324,6 +355,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         "subscribe": on_subscribe,
         "unsubscribe": on_unsubscribe,
         "ping": on_ping,
+        "auth": on_auth,
         "get_subscriptions": on_get_subscriptions,
     }
 
@@ -453,10 +485,15 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
 
     async def _heartbeat(self) -> None:
         interval = settings.WS_HEARTBEAT_SECONDS
-        last_touch = time.monotonic()
+        last_touch = last_key_check = time.monotonic()
         while True:
-            await asyncio.sleep(min(interval, 5.0))
+            await asyncio.sleep(min(interval, KEY_CHECK_SECONDS))
             now = time.monotonic()
+            if self.raw_key is not None and now - last_key_check >= KEY_CHECK_SECONDS:
+                last_key_check = now
+                if await database_sync_to_async(api_keys.check_key)(self.raw_key) is None:
+                    await self.refuse("Invalid API key: revoked or expired", CLOSE_UNAUTHORIZED)
+                    return
             if now - self.last_sent >= interval:
                 await self.send_json({"type": "heartbeat", "timestamp": _now_iso()})
             if now - last_touch >= 60:

@@ -4,6 +4,7 @@ import threading
 import pytest
 from django.core.cache import cache
 
+from apikeys import selectors as api_key_selectors
 from cryptosite import handler
 from cryptosite.stack import free_port, redis_server_binary, wait_for_port
 from market import selectors
@@ -13,8 +14,9 @@ from market.sandbox.server import make_server
 
 @pytest.fixture(autouse=True)
 def _clean_shared_state():
-    """Each test starts with an empty cache (Redis) and no exchange back-off."""
+    """Each test starts with an empty cache (Redis), no exchange back-off and no remembered API keys."""
     cache.clear()
+    api_key_selectors.forget_verdicts()
     exchange_http.reset_state()
     selectors.forget_poll_schedule()
     yield

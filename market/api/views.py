@@ -19,6 +19,7 @@ from . import serializers as s
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorOut, description="Invalid or missing parameter"),
+    401: OpenApiResponse(s.ErrorOut, description="Wrong or revoked API key"),
     404: OpenApiResponse(s.ErrorOut, description="Unknown symbol or source"),
     429: OpenApiResponse(s.RateLimitOut, description="Rate limit exceeded"),
     502: OpenApiResponse(s.ErrorOut, description="The exchange answered with an error or unparseable data"),
@@ -105,7 +106,7 @@ class OhlcView(APIView):
 class PricesView(APIView):
     @extend_schema(
         operation_id="widget_prices",
-        responses={200: OpenApiResponse(description="{Source: {SYMBOL: price entry}}"), 429: ERRORS[429]},
+        responses={200: OpenApiResponse(description="{Source: {SYMBOL: price entry}}"), 401: ERRORS[401], 429: ERRORS[429]},
         summary="Latest snapshot of every tracked market, by source then symbol",
     )
     def get(self, request):
@@ -115,7 +116,7 @@ class PricesView(APIView):
 class CoinsView(APIView):
     @extend_schema(
         operation_id="widget_coins",
-        responses={200: OpenApiResponse(description='{"Binance": ["BTC", ...]}'), 429: ERRORS[429]},
+        responses={200: OpenApiResponse(description='{"Binance": ["BTC", ...]}'), 401: ERRORS[401], 429: ERRORS[429]},
         summary="Tracked symbols per source",
     )
     def get(self, request):
@@ -132,7 +133,7 @@ class HistoryView(APIView):
         responses={
             (200, "application/json"): s.HistoryOut(many=True),
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format=csv: timestamp,source,symbol,price,change_pct"),
-            400: ERRORS[400], 404: ERRORS[404], 429: ERRORS[429],
+            400: ERRORS[400], 401: ERRORS[401], 404: ERRORS[404], 429: ERRORS[429],
         },
         summary="Stored ticks, newest first (format=csv for the original price log's columns)",
     )

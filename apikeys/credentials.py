@@ -1,0 +1,19 @@
+"""Where a client puts its key. Pure: no Django.
+
+`Authorization: Api-Key <key>` (the scheme is case-insensitive) or `X-API-Key: <key>`. An
+Authorization header of another scheme (`Bearer` for /metrics) is not a key. A header that is
+there but empty is a wrong key (""), never anonymous.
+"""
+
+SCHEME = "api-key"
+
+
+def key_from(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The key a request carries, "" for a present but empty one, or None for none."""
+    if authorization is not None:
+        scheme, _, rest = authorization.strip().partition(" ")
+        if scheme.lower() == SCHEME:
+            return rest.strip()
+    if x_api_key is not None:
+        return x_api_key.strip()
+    return None

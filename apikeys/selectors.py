@@ -1,0 +1,96 @@
+"""Whether a key is good, and what it may spend.
+
+A key is verified against the database (prefix lookup, SHA-512 compare) once, and the verdict is
+remembered in this process. A good key's verdict is trusted only while the keys' version in Redis
+is the one it was reached under: every create, edit, revoke and delete changes that version
+(apikeys.services), and the rate limiter's round trip reads it at no extra cost
+(cryptosite.ratelimit.KEYED_SCRIPT), so a revoke is seen by every process at its next request.
+A wrong key's verdict is kept TRUST_SECONDS (then asked again), which is also the longest a good
+key is trusted while Redis cannot be read; a good one is asked again after MAX_TRUST_SECONDS
+whatever the version says (a change whose version Redis could not record is seen by then).
+"""
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from .models import ApiKey
+
+TRUST_SECONDS = 5.0
+MAX_TRUST_SECONDS = 60.0
+MAX_REMEMBERED = 10_000
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    prefix: str  # public, unique: names the key's counters
+    name: str
+    tier: str
+    expires: float | None  # Unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    key: Key | None  # None: wrong, revoked or expired
+    version: str | None  # the keys' version it was reached under (None: Redis could not say)
+    at: float  # time.monotonic()
+
+    @property
+    def good(self) -> bool:
+        return self.key is not None and (self.key.expires is None or self.key.expires > time.time())
+
+    @property
+    def recent(self) -> bool:
+        return time.monotonic() - self.at < TRUST_SECONDS
+
+    @property
+    def trusted(self) -> bool:
+        return self.good and time.monotonic() - self.at < MAX_TRUST_SECONDS
+
+
+_verdicts: dict[str, Verdict] = {}
+
+
+def _digest(raw: str) -> str:
+    """What the verdicts are remembered by: never the key itself."""
+    return hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+
+
+def remembered(raw: str) -> Verdict | None:
+    """This process's verdict on a key, if it may still be used: a good one (its caller checks the
+    version), or a recent one."""
+    verdict = _verdicts.get(_digest(raw))
+    if verdict is None or not (verdict.trusted or verdict.recent):
+        return None
+    return verdict
+
+
+def verify(raw: str, version: str | None) -> Verdict:
+    """Ask the database (read `version` before calling: a change committed meanwhile then shows as
+    a newer version at the next request)."""
+    key = None
+    if raw and len(raw) <= MAX_KEY_LENGTH and "." in raw:
+        try:
+            found = ApiKey.objects.get_from_key(raw)
+        except ApiKey.DoesNotExist:
+            found = None
+        if found is not None and not found.has_expired:
+            expires = found.expiry_date.timestamp() if found.expiry_date else None
+            key = Key(found.prefix, found.name, found.tier, expires)
+    verdict = Verdict(key, version, time.monotonic())
+    if len(_verdicts) >= MAX_REMEMBERED:
+        _verdicts.clear()
+    _verdicts[_digest(raw)] = verdict
+    return verdict
+
+
+def forget_verdicts() -> None:
+    _verdicts.clear()
+
+
+def rate_of(tier: str) -> str:
+    """A tier's rate (RATE_LIMIT's syntax); a tier no longer configured gets the anonymous RATE_LIMIT."""
+    return settings.API_KEY_TIERS.get(tier) or settings.RATE_LIMIT

@@ -1,0 +1,87 @@
+"""Writes: create, revoke. Every change to the keys moves their version in Redis once committed,
+which is how every process learns that what it remembers is stale (apikeys.selectors)."""
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+
+from . import selectors, usage
+from .models import ApiKey
+from .selectors import Key
+
+log = logging.getLogger(__name__)
+
+
+class ApiKeyError(Exception):
+    """A request the keys cannot satisfy: its message says why."""
+
+
+def keys_changed() -> None:
+    """After the commit: a new random version (never an old one again, even after Redis restarts)."""
+
+    def bump() -> None:
+        try:
+            usage._redis().set(usage.version_key(), uuid.uuid4().hex)
+        except Exception as exc:  # the change is committed: processes see it within selectors.MAX_TRUST_SECONDS
+            log.warning("API keys changed, but their version could not be moved on in Redis (%s)", exc)
+
+    transaction.on_commit(bump)
+
+
+def check_tier(tier: str) -> str:
+    if tier not in settings.API_KEY_TIERS:
+        raise ApiKeyError(f"Unknown tier: {tier!r} (configured: {', '.join(settings.API_KEY_TIERS) or 'none'})")
+    return tier
+
+
+@transaction.atomic
+def create_key(name: str, tier: str) -> tuple[ApiKey, str]:
+    """The new key and its full text, which is never stored and cannot be shown again."""
+    name = name.strip()
+    if not name or len(name) > 50:
+        raise ApiKeyError("A key's name is 1 to 50 characters")
+    check_tier(tier)
+    if ApiKey.objects.filter(name=name).exists():
+        raise ApiKeyError(f"A key named {name!r} exists already")
+    key, text = ApiKey.objects.create_key(name=name, tier=tier)
+    keys_changed()
+    return key, text
+
+
+@transaction.atomic
+def revoke_key(name: str) -> ApiKey:
+    key = ApiKey.objects.select_for_update().filter(name=name).first()
+    if key is None:
+        raise ApiKeyError(f"No key named {name!r}")
+    if not key.revoked:
+        key.revoked = True
+        key.save(update_fields=["revoked"])
+        keys_changed()
+    return key
+
+
+def use_key(raw: str) -> Key | None:
+    """A key presented outside the rate limiter (a WebSocket): verified (check_key) and its use
+    recorded; None for a wrong one."""
+    key = check_key(raw)
+    if key is not None:
+        try:
+            usage.record(key.prefix)
+        except Exception as exc:
+            log.warning("API key use not recorded: %s", exc)
+    return key
+
+
+def check_key(raw: str) -> Key | None:
+    """The key if it is good: the remembered verdict while the keys' version in Redis is unchanged
+    (one GET), else the database's."""
+    try:
+        version = usage.version()
+    except Exception:  # Redis away: a recent verdict, or the database
+        version = None
+    verdict = selectors.remembered(raw)
+    if verdict is None or version is None or verdict.version != version:
+        verdict = selectors.verify(raw, version)
+    return verdict.key if verdict.good else None

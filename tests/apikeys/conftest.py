@@ -1,0 +1,29 @@
+import httpx
+import pytest
+from django.test import override_settings
+
+from apikeys import services
+from cryptosite import edge, handler
+from cryptosite.asgi import application
+
+TIERS = {"standard": "1000/m", "pro": "10000/m", "tiny": "3/m"}
+
+
+@pytest.fixture(autouse=True)
+def _tiers():
+    with override_settings(API_KEY_TIERS=TIERS, RATE_LIMIT="100/m"):
+        yield
+
+
+def new_key(name: str = "alice", tier: str = "standard") -> str:
+    return services.create_key(name, tier)[1]
+
+
+@pytest.fixture
+async def served():
+    """An HTTP client of the application exactly as the server runs it (edge, then Django)."""
+    transport = httpx.ASGITransport(app=application, client=("198.51.100.7", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        yield client
+    await edge.close_connections()
+    handler.close_connections()
