@@ -521,8 +521,9 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             data = event["data"]
             if self.watched and (data["source"], data["symbol"]) in self.watched:
                 return self._deliver_watched(event)
-            if not self._is_new(data):
-                return
+            if self._is_new(data):
+                self._emit(self._numbered(event.get(RENDERED) or _rendered(event)))
+            return
         if event["type"] == "book.update":
             data = event["data"]
             depth_ = self.book_depth.get((data["source"], data["symbol"]))
@@ -539,7 +540,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             if key in self.with_indicators:
                 self._queue_indicators(key, data)
                 return
-        self._emit(self._numbered(_rendered(event)))
+        self._emit(self._numbered(event.get(RENDERED) or _rendered(event)))
 
     def _deliver_watched(self, event: dict) -> None:
         """A price for a market with alerts or a filtered subscription: sent if subscribed to and
@@ -550,7 +551,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         if self._price_subscription(market) is not None and (filter_ is None or filter_.admits(ts, price)) and self._is_new(data):
             if filter_ is not None:
                 filter_.sent(ts, price)
-            self._emit(self._numbered(_rendered(event)))
+            self._emit(self._numbered(event.get(RENDERED) or _rendered(event)))
         self._check_alerts(market, ts, price)
 
     async def _heartbeat(self) -> None:
