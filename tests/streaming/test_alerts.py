@@ -224,6 +224,23 @@ async def test_a_price_already_on_its_way_when_a_done_alert_leaves_the_group_is_
     assert await received_until_pong(ws) == []
 
 
+async def test_a_price_already_on_its_way_after_an_unsubscribe_is_not_sent(sandbox):
+    await store("100", T0)
+    ws, seen = await connect(), await witness()
+    await send(ws, {"type": "subscribe", "symbol": "BTC"})
+    assert (await ws.receive_json_from(timeout=5))["price"] == 100
+    members = set(get_channel_layer()._groups[price_group("binance", "BTC")])
+    assert (await send(ws, {"type": "unsubscribe", "symbol": "BTC"}))["type"] == "unsubscribed"
+    tick = (await store("110", T0 + 1000))[0]
+    for channel in members:  # addressed before the group was left
+        await get_channel_layer().send(channel, {"type": "price.update", "data": price_payload(tick)})
+    await seen_by(seen, T0 + 1000)
+    assert await received_until_pong(ws) == []
+    await send(ws, {"type": "subscribe", "symbol": "BTC"})  # subscribed again: the plain fast path
+    await stored_and_published("120", T0 + 2000)
+    assert [m["price"] for m in await received_through(ws, T0 + 2000)] == [110, 120]  # the snapshot, then the new price
+
+
 async def test_alerts_past_the_limit_get_an_error_then_close_1008(sandbox, settings):
     settings.WS_MAX_ALERTS = 2
     ws = await connect()
