@@ -268,6 +268,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- WebSocket limits ---------------------------------------------------------------------
 WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=100)
+WS_MAX_ALERTS = env.int("WS_MAX_ALERTS", default=100)
 WS_MAX_MESSAGES_PER_SECOND = env.int("WS_MAX_MESSAGES_PER_SECOND", default=10)
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=4096)
 WS_HEARTBEAT_SECONDS = env.float("WS_HEARTBEAT_SECONDS", default=30.0)

@@ -1,6 +1,8 @@
 """Reads of stored market data. No exchange calls here (see services for those)."""
 
 import time
+from collections.abc import Iterator
+from itertools import chain
 
 from django.conf import settings
 from django.core.cache import cache
@@ -13,7 +15,7 @@ from redis.exceptions import RedisError
 from .domain.feeds import feed_is_live
 from .domain.timeframes import TIMEFRAMES, align
 from .models import Candle, ExchangeSchedule, OnDemandMarket, PriceTick, TrackedMarket
-from .ticks import StoredCandle, StoredTick, feed_key, from_ms, latest_key
+from .ticks import StoredCandle, StoredTick, feed_key, from_ms, latest_key, to_ms
 
 
 def now_ms() -> int:
@@ -141,6 +143,18 @@ def latest_ticks(markets: dict[str, list[str]]) -> list[StoredTick]:
 def history(source: str, symbol: str, limit: int) -> list[StoredTick]:
     rows = PriceTick.objects.filter(source=source, symbol=symbol).order_by("-timestamp")[:limit]
     return [StoredTick.from_model(r) for r in rows]
+
+
+def price_points(source: str, symbol: str, since_ms: int) -> Iterator[tuple[int, float]]:
+    """(timestamp ms, price) of the newest stored price at or before `since_ms`, then of every one
+    after it, oldest first: what a price alert over a window starts from. Read in chunks, so a
+    day of ticks never sits in memory at once."""
+    ticks = PriceTick.objects.filter(source=source, symbol=symbol)
+    at = from_ms(since_ms)
+    before = ticks.filter(timestamp__lte=at).order_by("-timestamp").values_list("timestamp", "price")[:1]
+    after = ticks.filter(timestamp__gt=at).order_by("timestamp").values_list("timestamp", "price").iterator(chunk_size=2000)
+    for moment, price in chain(before, after):
+        yield to_ms(moment), float(price)
 
 
 def feed_states() -> dict[str, dict]:

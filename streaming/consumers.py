@@ -19,14 +19,16 @@ from django.db import close_old_connections
 from apikeys import services as api_keys
 from apikeys.credentials import key_from
 from cryptosite import handler, metrics
-from market import services
+from market import selectors, services
 from market.depth import services as depth
+from market.domain.alerts import Alert, AlertSpec, window_ms
 from market.domain.errors import MarketError
 from market.indicators.services import latest_values
 from market.payloads import candle_payload, price_payload
 
+from .filters import PriceFilter
 from .groups import book_group, ohlc_group, price_group
-from .protocol import ProtocolError, Subscription, parse_message, parse_subscriptions
+from .protocol import ProtocolError, Subscription, parse_alert_id, parse_alert_message, parse_message, parse_subscriptions
 from .uvicorn_transport import SEND_NOW
 
 CLOSE_POLICY = 1008
@@ -100,10 +102,26 @@ async def indicator_values(update: dict, indicators) -> dict:
         raise
 
 
+def start_alert(alert_id: str, spec: AlertSpec) -> Alert:
+    """An alert on a listed market (404 otherwise), kept polled, that checks the prices stored
+    after its newest one; a change_pct alert starts from the window's stored prices."""
+    _tracked, tick = services.watch(spec.source, spec.symbol)
+    history = selectors.price_points(spec.source, spec.symbol, selectors.now_ms() - window_ms(spec.window)) if spec.window else ()
+    return Alert(alert_id, spec, tick.timestamp_ms if tick else -1, history)
+
+
 def _group(sub: Subscription) -> str:
     if sub.channel == "book":
         return book_group(sub.source, sub.symbol)
     return price_group(sub.source, sub.symbol) if sub.channel == "prices" else ohlc_group(sub.source, sub.symbol, sub.timeframe)
+
+
+def _rendered(event: dict) -> str:
+    """An event's JSON, rendered by its first local subscriber and shared by the others."""
+    rendered = event.get(RENDERED)
+    if rendered is None:
+        rendered = event[RENDERED] = json.dumps({"type": event["type"].replace(".", "_"), **event["data"]})
+    return rendered
 
 
 def _book_message(data: dict, depth_: int) -> dict:
@@ -152,6 +170,17 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         # Candle updates waiting for their indicators, per series: the newest per candle, in order.
         self.indicator_pending: dict[tuple, dict[int, dict]] = {}
         self.indicator_tasks: dict[tuple, asyncio.Task] = {}
+        # Alerts by id (ids are never reused on a connection), and the filters of filtered price
+        # subscriptions by (source, symbol).
+        self.alerts: dict[str, Alert] = {}
+        self.alerts_set = 0
+        self.filters: dict[tuple[str, str], PriceFilter] = {}
+        # The markets whose prices take deliver()'s slow path, which sends only what was asked for:
+        # those with an alert or a filter, and those whose price group was left (prices already on
+        # their way still arrive), until they are a plain price subscription again. Every other
+        # price takes the shared fast path.
+        self.watched: set[tuple[str, str]] = set()
+        self.releasing: set[asyncio.Task] = set()
         # When the client's latest messages arrived: more than the limit within any one second is
         # too many (a sliding window: a burst cannot hide across a fixed window's boundary).
         self.arrivals: deque[float] = deque(maxlen=settings.WS_MAX_MESSAGES_PER_SECOND)
@@ -201,6 +230,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             task.cancel()
         for sub in list(getattr(self, "subscriptions", {})):
             await self.channel_layer.group_discard(_group(sub), self.channel_name)
+        for market in {a.spec.market for a in getattr(self, "alerts", {}).values()}:
+            await self.channel_layer.group_discard(price_group(*market), self.channel_name)
 
     async def send_json(self, payload: dict) -> None:
         self._emit(self._numbered(json.dumps(payload)))
@@ -280,6 +311,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 del self.subscriptions[same]
                 self.subscriptions[sub] = None
                 self._follow_indicators(sub)
+                self._follow_filters(sub)
                 if sub.channel == "book":
                     self.book_depth[(sub.source, sub.symbol)] = sub.depth
                 await self._confirm(sub, "subscribed")
@@ -300,6 +332,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 continue
             self.subscriptions[sub] = None
             self._follow_indicators(sub)
+            self._follow_filters(sub)
             await self.channel_layer.group_add(_group(sub), self.channel_name)
             await self._confirm(sub, "subscribed")
             await self._snapshot(sub, tracked, tick)
@@ -319,6 +352,10 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         await self.send_json(_book_message(book, sub.depth))
 
     async def on_unsubscribe(self, message: dict) -> None:
+        # An alert goes by its id; a symbol's subscriptions go without its alerts (an alert needs
+        # no subscription, and one that was set stays until it fires or is removed).
+        if message.get("id") is not None:
+            return await self._remove_alert(parse_alert_id(message))
         for sub in parse_subscriptions(message):
             matching = [s for s in self.subscriptions if s.symbol == sub.symbol and (
                 "source" not in message or s.source == sub.source)]
@@ -329,7 +366,10 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                     self.book_depth.pop((s.source, s.symbol), None)
                 if s.channel == "prices":
                     self.newest.pop((s.source, s.symbol), None)
-                await self.channel_layer.group_discard(_group(s), self.channel_name)
+                    self.filters.pop((s.source, s.symbol), None)
+                    await self._release((s.source, s.symbol))
+                else:
+                    await self.channel_layer.group_discard(_group(s), self.channel_name)
             await self._confirm(sub, "unsubscribed")
 
     async def on_auth(self, message: dict) -> None:
@@ -337,6 +377,68 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         if not isinstance(raw, str):
             raise ProtocolError("Missing key: {\"type\": \"auth\", \"key\": \"<API key>\"}")
         await self._authenticate(raw)
+
+    # --- alerts ----------------------------------------------------------------------------------
+    async def on_alert(self, message: dict) -> None:
+        spec = parse_alert_message(message)
+        if len(self.alerts) >= settings.WS_MAX_ALERTS:
+            return await self.refuse(f"Alert limit exceeded: at most {settings.WS_MAX_ALERTS} alerts per connection", CLOSE_POLICY)
+        self.alerts_set += 1
+        try:
+            alert = await off_loop(start_alert)(f"a{self.alerts_set}", spec)
+        except MarketError as exc:
+            return await self.error(str(exc))
+        # Watched before the group is joined: the market's prices are then sent only if subscribed.
+        self.alerts[alert.id] = alert
+        self._rewatch(spec.market)
+        await self.send_json({"type": "alert_set", "id": alert.id, **spec.describe()})
+        await self.channel_layer.group_add(price_group(*spec.market), self.channel_name)
+
+    async def _remove_alert(self, alert_id: str) -> None:
+        alert = self.alerts.pop(alert_id, None)
+        if alert is None:
+            raise ProtocolError(f"Unknown alert: {alert_id:.40}")
+        await self._release(alert.spec.market)
+        await self.send_json({"type": "unsubscribed", "id": alert_id, "symbol": alert.spec.symbol,
+                              "source": alert.spec.source, "message": f"Alert {alert_id} removed"})
+
+    def _check_alerts(self, market: tuple[str, str], ts: int, price: float) -> None:
+        for alert in [a for a in self.alerts.values() if a.spec.market == market]:
+            fired = alert.check(ts, price)
+            if fired is not None:
+                self._emit(self._numbered(json.dumps({"type": "alert", "id": alert.id, **alert.spec.describe(), **fired})))
+            if alert.done:
+                del self.alerts[alert.id]
+                task = asyncio.get_running_loop().create_task(self._release(market))
+                self.releasing.add(task)
+                task.add_done_callback(self.releasing.discard)
+
+    async def _release(self, market: tuple[str, str]) -> None:
+        """Leave a market's price group once neither a price subscription nor an alert needs it."""
+        self._rewatch(market)
+        if self._price_subscription(market) is None and not any(a.spec.market == market for a in self.alerts.values()):
+            await self.channel_layer.group_discard(price_group(*market), self.channel_name)
+
+    def _rewatch(self, market: tuple[str, str]) -> None:
+        """The fast path for a plain price subscription without alerts, the slow path otherwise."""
+        plain = market not in self.filters and self._price_subscription(market) is not None
+        if plain and not any(a.spec.market == market for a in self.alerts.values()):
+            self.watched.discard(market)
+        else:
+            self.watched.add(market)
+
+    def _price_subscription(self, market: tuple[str, str]) -> Subscription | None:
+        return next((s for s in self.subscriptions if s.channel == "prices" and (s.source, s.symbol) == market), None)
+
+    def _follow_filters(self, sub: Subscription) -> None:
+        """A price subscription's filters; subscribing again replaces them (what was sent stays sent)."""
+        if sub.channel != "prices":
+            return
+        market = (sub.source, sub.symbol)
+        previous = self.filters.pop(market, None)
+        if sub.filtered:
+            self.filters[market] = PriceFilter(sub.min_interval, sub.min_change_pct, previous.last if previous else None)
+        self._rewatch(market)
 
     async def on_ping(self, message: dict) -> None:
         await self.send_json({"type": "pong", "timestamp": _now_iso()})
@@ -346,10 +448,12 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         detail = [
             {"symbol": s.symbol, "source": s.source, "channel": s.channel, **({"timeframe": s.timeframe} if s.timeframe else {}),
              **({"indicators": [i.key for i in s.indicators]} if s.indicators else {}),
-             **({"depth": s.depth} if s.depth else {})}
+             **({"depth": s.depth} if s.depth else {}),
+             **({"min_interval": s.min_interval, "min_change_pct": s.min_change_pct} if s.filtered else {})}
             for s in self.subscriptions
         ]
-        await self.send_json({"type": "subscriptions", "symbols": symbols, "subscriptions": detail})
+        alerts = [{"id": a.id, **a.spec.describe()} for a in self.alerts.values()]
+        await self.send_json({"type": "subscriptions", "symbols": symbols, "subscriptions": detail, "alerts": alerts})
 
     HANDLERS = {
         "subscribe": on_subscribe,
@@ -357,6 +461,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         "ping": on_ping,
         "auth": on_auth,
         "get_subscriptions": on_get_subscriptions,
+        "alert": on_alert,
     }
 
     async def _confirm(self, sub: Subscription, kind: str) -> None:
@@ -368,6 +473,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             payload["indicators"] = [i.key for i in sub.indicators]
         if sub.depth:
             payload["depth"] = sub.depth
+        if sub.filtered and kind == "subscribed":
+            payload.update(min_interval=sub.min_interval, min_change_pct=sub.min_change_pct)
         await self.send_json(payload)
 
     async def _snapshot(self, sub: Subscription, tracked: bool, tick) -> None:
@@ -386,6 +493,8 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 except MarketError:
                     tick = None
             if tick is not None and self._is_new(payload := price_payload(tick)):
+                if (filter_ := self.filters.get((sub.source, sub.symbol))) is not None:
+                    filter_.sent(payload["timestamp"], payload["price"])
                 await self.send_json({"type": "price_update", **payload})
             return
         try:
@@ -460,7 +569,14 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         """A group message (price.update, ohlc.update), called by the channel layer's reader. The
         event is the same object for every local subscriber: it is rendered once, and each
         connection only adds its own `seq`."""
-        if self.closing or (event["type"] == "price.update" and not self._is_new(event["data"])):
+        if self.closing:
+            return
+        if event["type"] == "price.update":
+            data = event["data"]
+            if self.watched and (data["source"], data["symbol"]) in self.watched:
+                return self._deliver_watched(event)
+            if self._is_new(data):
+                self._emit(self._numbered(event.get(RENDERED) or _rendered(event)))
             return
         if event["type"] == "book.update":
             data = event["data"]
@@ -478,10 +594,19 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             if key in self.with_indicators:
                 self._queue_indicators(key, data)
                 return
-        rendered = event.get(RENDERED)
-        if rendered is None:
-            rendered = event[RENDERED] = json.dumps({"type": event["type"].replace(".", "_"), **event["data"]})
-        self._emit(self._numbered(rendered))
+        self._emit(self._numbered(event.get(RENDERED) or _rendered(event)))
+
+    def _deliver_watched(self, event: dict) -> None:
+        """A price for a market with alerts or a filtered subscription: sent if subscribed to and
+        the filters admit it (the same shared rendering), then checked by the market's alerts."""
+        data = event["data"]
+        market, ts, price = (data["source"], data["symbol"]), data["timestamp"], data["price"]
+        filter_ = self.filters.get(market)
+        if self._price_subscription(market) is not None and (filter_ is None or filter_.admits(ts, price)) and self._is_new(data):
+            if filter_ is not None:
+                filter_.sent(ts, price)
+            self._emit(self._numbered(event.get(RENDERED) or _rendered(event)))
+        self._check_alerts(market, ts, price)
 
     async def _heartbeat(self) -> None:
         interval = settings.WS_HEARTBEAT_SECONDS
@@ -503,3 +628,5 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                         await database_sync_to_async(depth.watch)(sub.source, sub.symbol)
                     else:
                         await database_sync_to_async(services.keep_polled)(sub.source, sub.symbol)
+                for market in {a.spec.market for a in self.alerts.values()} - {(s.source, s.symbol) for s in self.subscriptions}:
+                    await database_sync_to_async(services.keep_polled)(*market)

@@ -5,11 +5,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from market.domain.alerts import AlertSpec, parse_alert
 from market.domain.errors import MarketError
-from market.domain.params import parse_int
+from market.domain.params import parse_int, parse_number
 from market.domain.symbols import normalize_source, normalize_symbol, normalize_symbols
 from market.domain.timeframes import parse_timeframe
 from market.indicators.spec import Indicator, parse_indicators
+
+from .filters import MAX_CHANGE_PCT, MAX_INTERVAL_SECONDS
 
 CHANNELS = ("prices", "ohlc", "book")
 BOOK_DEPTH_DEFAULT, BOOK_DEPTH_MAX = 10, 100
@@ -27,11 +30,17 @@ class Subscription:
     timeframe: str | None = None
     indicators: tuple[Indicator, ...] = ()  # the candle channel: values sent with each candle
     depth: int | None = None  # the book channel: levels a side
+    min_interval: float = 0.0  # the prices channel's filters (0: none)
+    min_change_pct: float = 0.0
 
     @property
     def series(self) -> tuple:
         """What the subscription follows, whatever indicators it adds."""
-        return (self.source, self.symbol, self.channel, self.timeframe)  # depth and indicators may change
+        return (self.source, self.symbol, self.channel, self.timeframe)  # depth, indicators and filters may change
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.min_interval or self.min_change_pct)
 
 
 def parse_message(text: str) -> dict:
@@ -45,6 +54,11 @@ def parse_message(text: str) -> dict:
     if not isinstance(kind, str) or not kind:
         raise ProtocolError("Missing message type")
     return message
+
+
+def _source(raw: object) -> str:
+    """The exchange a message names; the first configured one when it names none."""
+    return settings.EXCHANGES[0] if raw is None else normalize_source(raw, settings.EXCHANGES)
 
 
 def parse_subscriptions(message: dict) -> list[Subscription]:
@@ -63,7 +77,7 @@ def parse_subscriptions(message: dict) -> list[Subscription]:
         if channel == "book" and isinstance(raw_source, str) and raw_source.lower() == "composite":
             source = "composite"  # one book across the exchanges
         else:
-            source = settings.EXCHANGES[0] if raw_source is None else normalize_source(raw_source, settings.EXCHANGES)
+            source = _source(raw_source)
         depth = None
         if channel == "book":
             depth = parse_int(message.get("depth"), "depth", default=BOOK_DEPTH_DEFAULT, lo=1, hi=BOOK_DEPTH_MAX)
@@ -73,6 +87,39 @@ def parse_subscriptions(message: dict) -> list[Subscription]:
             if channel != "ohlc":
                 raise ProtocolError("indicators go with the ohlc channel")
             indicators = tuple(parse_indicators(message["indicators"]))
+        filters = _parse_filters(message, channel)
     except MarketError as exc:
         raise ProtocolError(str(exc)) from None
-    return [Subscription(source, symbol, channel, timeframe, indicators, depth) for symbol in symbols]
+    return [Subscription(source, symbol, channel, timeframe, indicators, depth, *filters) for symbol in symbols]
+
+
+def _parse_filters(message: dict, channel: str) -> tuple[float, float]:
+    """min_interval (seconds) and min_change_pct: 0 when absent."""
+    interval, change = message.get("min_interval"), message.get("min_change_pct")
+    if interval is None and change is None:
+        return 0.0, 0.0
+    if channel != "prices":
+        raise ProtocolError("min_interval and min_change_pct go with the prices channel")
+    return (0.0 if interval is None else parse_number(interval, "min_interval", 0, MAX_INTERVAL_SECONDS),
+            0.0 if change is None else parse_number(change, "min_change_pct", 0, MAX_CHANGE_PCT))
+
+
+def parse_alert_message(message: dict) -> AlertSpec:
+    """An `alert` message: one symbol, an optional source (the subscribe default), one condition."""
+    try:
+        if "symbols" in message:
+            raise ProtocolError("An alert names one symbol")
+        if message.get("symbol") is None:
+            raise ProtocolError("Missing symbol")
+        symbol = normalize_symbol(message["symbol"])
+        return parse_alert(message, _source(message.get("source")), symbol)
+    except MarketError as exc:
+        raise ProtocolError(str(exc)) from None
+
+
+def parse_alert_id(message: dict) -> str:
+    """The alert an unsubscribe names by its id."""
+    alert_id = message["id"]
+    if not isinstance(alert_id, str) or not alert_id:
+        raise ProtocolError(f"Invalid id: {alert_id!s:.40}. Must be an alert's id, as in alert_set")
+    return alert_id

@@ -1,5 +1,6 @@
 """Parsing of query parameters, shared by every interface."""
 
+import math
 from collections.abc import Mapping
 
 from .errors import InvalidInput
@@ -19,6 +20,15 @@ def parse_int(raw: object, name: str, default: int | None = None, lo: int | None
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise InvalidInput(f"Invalid {name}: {value}. Must be between {lo} and {hi}")
     return value
+
+
+def parse_number(raw: object, name: str, lo: float, hi: float, above_lo: bool = False) -> float:
+    """A JSON number (not a string, not a boolean) from lo to hi, or above lo to hi."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or not (
+            lo < raw <= hi if above_lo else lo <= raw <= hi):
+        bounds = f"above {lo:g} and at most {hi:g}" if above_lo else f"from {lo:g} to {hi:g}"
+        raise InvalidInput(f"Invalid {name}: {raw!s:.40}. Must be a number {bounds}")
+    return float(raw)
 
 
 def parse_limit(raw: object, default: int, lo: int = 1, hi: int = 1000) -> int:

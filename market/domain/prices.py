@@ -22,6 +22,14 @@ def change_pct(previous: Decimal | None, current: Decimal) -> Decimal | None:
     return pct.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
 
 
+def move_pct(previous: float, current: float) -> float | None:
+    """The same percent change for prices as floats (alerts, stream filters), to the same 4
+    decimals: 100 -> 100.1 is a move of 0.1%, not of 0.09999999999994."""
+    if previous == 0:
+        return None
+    return round((current - previous) / previous * 100, 4)
+
+
 def composite_price(prices: dict[str, Decimal], max_deviation: Decimal = Decimal("0.02")) -> tuple[Decimal, list[str]]:
     """The median of per-exchange prices after rejecting outliers.
 
