@@ -17,3 +17,14 @@ def key_from(authorization: str | None, x_api_key: str | None) -> str | None:
     if x_api_key is not None:
         return x_api_key.strip()
     return None
+
+
+def key_from_asgi(headers) -> str | None:
+    """`key_from` for an ASGI scope's headers, read as Django reads them: a header sent more than
+    once is joined with commas (so the edge, the WebSocket and the middleware agree on a key)."""
+    found: dict[bytes, str] = {}
+    for name, value in headers:
+        if name == b"authorization" or name == b"x-api-key":
+            text = value.decode("latin-1")
+            found[name] = f"{found[name]},{text}" if name in found else text
+    return key_from(found.get(b"authorization"), found.get(b"x-api-key"))

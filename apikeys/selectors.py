@@ -19,7 +19,7 @@ from django.conf import settings
 from .models import ApiKey
 
 TRUST_SECONDS = 5.0
-MAX_TRUST_SECONDS = 60.0
+MAX_TRUST_SECONDS = 10.0
 MAX_REMEMBERED = 10_000
 MAX_KEY_LENGTH = 200
 
@@ -51,7 +51,8 @@ class Verdict:
         return self.good and time.monotonic() - self.at < MAX_TRUST_SECONDS
 
 
-_verdicts: dict[str, Verdict] = {}
+_verdicts: dict[str, Verdict] = {}  # good keys' verdicts
+_wrong: dict[str, Verdict] = {}  # wrong keys' (apart: a flood of wrong keys never evicts a good one)
 
 
 def _digest(raw: str) -> str:
@@ -62,7 +63,8 @@ def _digest(raw: str) -> str:
 def remembered(raw: str) -> Verdict | None:
     """This process's verdict on a key, if it may still be used: a good one (its caller checks the
     version), or a recent one."""
-    verdict = _verdicts.get(_digest(raw))
+    digest = _digest(raw)
+    verdict = _verdicts.get(digest) or _wrong.get(digest)
     if verdict is None or not (verdict.trusted or verdict.recent):
         return None
     return verdict
@@ -81,14 +83,18 @@ def verify(raw: str, version: str | None) -> Verdict:
             expires = found.expiry_date.timestamp() if found.expiry_date else None
             key = Key(found.prefix, found.name, found.tier, expires)
     verdict = Verdict(key, version, time.monotonic())
-    if len(_verdicts) >= MAX_REMEMBERED:
-        _verdicts.clear()
-    _verdicts[_digest(raw)] = verdict
+    store, other = (_verdicts, _wrong) if verdict.good else (_wrong, _verdicts)
+    digest = _digest(raw)
+    other.pop(digest, None)
+    if len(store) >= MAX_REMEMBERED:
+        store.clear()
+    store[digest] = verdict
     return verdict
 
 
 def forget_verdicts() -> None:
     _verdicts.clear()
+    _wrong.clear()
 
 
 def rate_of(tier: str) -> str:

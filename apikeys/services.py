@@ -5,7 +5,7 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from . import selectors, usage
 from .models import ApiKey
@@ -45,7 +45,11 @@ def create_key(name: str, tier: str) -> tuple[ApiKey, str]:
     check_tier(tier)
     if ApiKey.objects.filter(name=name).exists():
         raise ApiKeyError(f"A key named {name!r} exists already")
-    key, text = ApiKey.objects.create_key(name=name, tier=tier)
+    try:
+        with transaction.atomic():
+            key, text = ApiKey.objects.create_key(name=name, tier=tier)
+    except IntegrityError:  # created by another process since the check above
+        raise ApiKeyError(f"A key named {name!r} exists already") from None
     keys_changed()
     return key, text
 

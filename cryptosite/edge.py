@@ -24,7 +24,7 @@ from django.http.request import split_domain_port, validate_host
 from hiredis import ReplyError
 
 from apikeys import selectors as keys
-from apikeys.credentials import key_from
+from apikeys.credentials import key_from_asgi
 from market import documents, selectors
 from market.domain.errors import MarketError
 from market.domain.params import ohlc_params
@@ -110,16 +110,6 @@ def _header(scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-def _api_key(scope) -> str | None:
-    authorization = x_api_key = None
-    for key, value in scope["headers"]:
-        if key == b"authorization":
-            authorization = value.decode("latin-1")
-        elif key == b"x-api-key":
-            x_api_key = value.decode("latin-1")
-    return key_from(authorization, x_api_key)
 
 
 def _is_secure(scope) -> bool:
@@ -213,7 +203,7 @@ class Edge:
             query = dict(parse_qsl(scope["query_string"].decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError:
             return scope
-        raw_key = _api_key(scope)
+        raw_key = key_from_asgi(scope["headers"])
         if raw_key is None:
             client = scope.get("client") or (None, None)
             ip = client_ip(client[0], _header(scope, b"x-forwarded-for"))

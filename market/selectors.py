@@ -145,16 +145,27 @@ def history(source: str, symbol: str, limit: int) -> list[StoredTick]:
     return [StoredTick.from_model(r) for r in rows]
 
 
-def price_points(source: str, symbol: str, since_ms: int) -> Iterator[tuple[int, float]]:
-    """(timestamp ms, price) of the newest stored price at or before `since_ms`, then of every one
-    after it, oldest first: what a price alert over a window starts from. Read in chunks, so a
-    day of ticks never sits in memory at once."""
+def price_points(source: str, symbol: str, since_ms: int, points: int = 120) -> Iterator[tuple[int, float]]:
+    """(timestamp ms, price) of the newest stored price at or before `since_ms`, then of the ones
+    after it, oldest first: what a price alert over a window starts from. A window holding more
+    than `points` x 16 prices (a day of ticks is 86,400) is read as `points` evenly spaced ones
+    (the newest at or before each step, one indexed read each), never row by row."""
     ticks = PriceTick.objects.filter(source=source, symbol=symbol)
     at = from_ms(since_ms)
     before = ticks.filter(timestamp__lte=at).order_by("-timestamp").values_list("timestamp", "price")[:1]
-    after = ticks.filter(timestamp__gt=at).order_by("timestamp").values_list("timestamp", "price").iterator(chunk_size=2000)
-    for moment, price in chain(before, after):
-        yield to_ms(moment), float(price)
+    recent = ticks.filter(timestamp__gt=at)
+    if recent.count() <= points * 16:
+        rows = chain(before, recent.order_by("timestamp").values_list("timestamp", "price"))
+    else:
+        step = max(1, (now_ms() - since_ms) // points)
+        rows = chain(before, (row for i in range(1, points + 1) for row in ticks.filter(
+            timestamp__gt=at, timestamp__lte=from_ms(since_ms + i * step)).order_by("-timestamp").values_list(
+            "timestamp", "price")[:1]))
+    last = None
+    for moment, price in rows:
+        if moment != last:  # a sparse stretch gives the same price for several steps
+            last = moment
+            yield to_ms(moment), float(price)
 
 
 def feed_states() -> dict[str, dict]:

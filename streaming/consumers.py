@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -14,10 +15,11 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
+from redis.exceptions import RedisError
 
 from apikeys import services as api_keys
-from apikeys.credentials import key_from
+from apikeys.credentials import key_from_asgi
 from cryptosite import handler, metrics
 from market import selectors, services
 from market.depth import services as depth
@@ -31,7 +33,10 @@ from .groups import book_group, ohlc_group, price_group
 from .protocol import ProtocolError, Subscription, parse_alert_id, parse_alert_message, parse_message, parse_subscriptions
 from .uvicorn_transport import SEND_NOW
 
+log = logging.getLogger(__name__)
+
 CLOSE_POLICY = 1008
+CLOSE_UNAVAILABLE = 1011
 CLOSE_TOO_BIG = 1009
 CLOSE_UNAUTHORIZED = 4401  # a wrong, revoked or expired API key (4000 + HTTP's 401)
 KEY_CHECK_SECONDS = 5.0  # how often an open connection's key is checked again (a revoke ends it)
@@ -188,8 +193,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.api_key = self.raw_key = None
         await self.accept()
-        headers = dict(self.scope.get("headers", []))
-        raw = key_from(*(headers[h].decode("latin-1") if h in headers else None for h in (b"authorization", b"x-api-key")))
+        raw = key_from_asgi(self.scope.get("headers", []))
         if raw is not None and not await self._authenticate(raw, announce=False):
             return
         metrics.WS_CONNECTIONS.inc()
@@ -208,7 +212,12 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
 
     async def _authenticate(self, raw: str, announce: bool = True) -> bool:
         """A key at the handshake (a header) or in an `auth` message: a wrong one ends the connection."""
-        key = await database_sync_to_async(api_keys.use_key)(raw)
+        try:
+            key = await database_sync_to_async(api_keys.use_key)(raw)
+        except Exception as exc:  # the database away: the key cannot be checked, the client may retry
+            log.warning("API key check of a /ws connection failed: %s", exc)
+            await self.refuse("Service unavailable: the API key cannot be checked now", CLOSE_UNAVAILABLE)
+            return False
         if key is None:
             await self.refuse("Invalid API key: wrong, revoked or expired", CLOSE_UNAUTHORIZED)
             return False
@@ -289,6 +298,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 f"Rate limit exceeded: at most {settings.WS_MAX_MESSAGES_PER_SECOND} messages per second", CLOSE_POLICY
             )
         try:
+            message = None
             message = parse_message(raw)
             handler = self.HANDLERS.get(message["type"])
             if handler is None:
@@ -296,6 +306,9 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             await handler(self, message)
         except ProtocolError as exc:
             await self.error(str(exc))
+        except (DatabaseError, RedisError, OSError) as exc:  # a dependency away: say so, keep the connection
+            log.warning("/ws %s failed: %s", message.get("type") if isinstance(message, dict) else "message", exc)
+            await self.error("Service unavailable: the database or Redis cannot be reached; try again")
 
     def _over_rate(self) -> bool:
         now = time.monotonic()
@@ -616,9 +629,14 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             now = time.monotonic()
             if self.raw_key is not None and now - last_key_check >= KEY_CHECK_SECONDS:
                 last_key_check = now
-                if await database_sync_to_async(api_keys.check_key)(self.raw_key) is None:
-                    await self.refuse("Invalid API key: revoked or expired", CLOSE_UNAUTHORIZED)
-                    return
+                try:
+                    verdict = await database_sync_to_async(api_keys.check_key)(self.raw_key)
+                except Exception as exc:  # the database or Redis away: asked again at the next check
+                    log.warning("API key check of a /ws connection failed: %s", exc)
+                else:
+                    if verdict is None:
+                        await self.refuse("Invalid API key: revoked or expired", CLOSE_UNAUTHORIZED)
+                        return
             if now - self.last_sent >= interval:
                 await self.send_json({"type": "heartbeat", "timestamp": _now_iso()})
             if now - last_touch >= 60:
@@ -628,5 +646,6 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                         await database_sync_to_async(depth.watch)(sub.source, sub.symbol)
                     else:
                         await database_sync_to_async(services.keep_polled)(sub.source, sub.symbol)
-                for market in {a.spec.market for a in self.alerts.values()} - {(s.source, s.symbol) for s in self.subscriptions}:
+                polled = {(s.source, s.symbol) for s in self.subscriptions if s.channel != "book"}
+                for market in {a.spec.market for a in self.alerts.values()} - polled:
                     await database_sync_to_async(services.keep_polled)(*market)

@@ -15,7 +15,7 @@ from market.exchanges.errors import ExchangeError
 from market.models import Candle, OnDemandMarket, PriceTick
 from market.sandbox import simulation as sim
 from market.tasks import poll_exchange, sync_exchange_candles
-from market.ticks import StoredTick
+from market.ticks import StoredTick, from_ms
 
 pytestmark = pytest.mark.django_db
 
@@ -179,3 +179,21 @@ def test_watching_a_symbol_the_exchange_does_not_list_is_a_404_and_changes_nothi
         services.watch("binance", "NOPE")
     assert raised.value.status == 404 and "Symbol not found: NOPE" in str(raised.value)
     assert not OnDemandMarket.objects.exists()
+
+
+def test_a_long_alert_window_is_read_as_evenly_spaced_prices_not_row_by_row():
+    """price_points: the reference price before the window, then the window's prices oldest
+    first; a window holding thousands of ticks comes back as at most `points` of them."""
+    from market import selectors
+
+    now = now_ms()
+    start = now - 3_000_000
+    PriceTick.objects.bulk_create([
+        PriceTick(source="binance", symbol="BTC", price=D(100 + i % 7), timestamp=from_ms(start + i * 1000),
+                  received_at=from_ms(start + i * 1000)) for i in range(3000)])
+    dense = list(selectors.price_points("binance", "BTC", start + 500_500, points=120))
+    assert dense[0][0] == start + 500_000  # the newest at or before the window's start
+    assert 100 <= len(dense) <= 121 and [t for t, _ in dense] == sorted({t for t, _ in dense})
+    assert dense[-1][0] == start + 2_999_000  # up to the newest stored
+    sparse = list(selectors.price_points("binance", "BTC", start + 2_900_500, points=120))  # 99 ticks: all of them
+    assert [t for t, _ in sparse] == [start + i * 1000 for i in range(2900, 3000)]

@@ -6,6 +6,7 @@ Absence is checked without waiting on the clock: a plain subscriber in the same 
 under test, so once the witness has it, the connection has handled it too, and a `ping` answered
 next proves that nothing else was sent."""
 
+import asyncio
 import json
 import time
 from decimal import Decimal as D
@@ -178,11 +179,24 @@ async def test_alerts_are_listed_and_removed_by_id(sandbox):
     await stored_and_published("200", T0 + 1000)  # would have fired a1
     await seen_by(seen, T0 + 1000)
     assert await received_until_pong(ws) == []
+    assert await btc_members(2) == 2  # the witness and this connection
     await send(ws, {"type": "unsubscribe", "id": "a2"})  # the last alert on BTC: its prices are no longer heard
+    assert await btc_members(1) == 1  # this connection left the group
     await stored_and_published("10", T0 + 2000)
     await seen_by(seen, T0 + 2000)
     assert await received_until_pong(ws) == []
     assert [a["id"] for a in (await send(ws, {"type": "get_subscriptions"}))["alerts"]] == ["a3"]
+
+
+async def btc_members(expected: int) -> int:
+    """How many of this process's channels are in BTC's price group, once it is `expected` (a
+    group left by a task may take a moment) or after 2 s."""
+    layer, group = get_channel_layer(), price_group("binance", "BTC")
+    for _ in range(20):
+        if len(layer._groups.get(group, ())) == expected:
+            break
+        await asyncio.sleep(0.1)
+    return len(layer._groups.get(group, ()))
 
 
 async def test_an_alert_hears_prices_without_sending_them_once_the_price_subscription_goes(sandbox):
@@ -200,6 +214,7 @@ async def test_an_alert_hears_prices_without_sending_them_once_the_price_subscri
     await seen_by(seen, T0 + 3000)
     assert [(m["type"], m["price"]) for m in await received_until_pong(ws)] == [("alert", 160)]
     # The alert is done and nothing needs BTC's prices: they are no longer heard.
+    assert await btc_members(1) == 1  # this connection left the group; the witness stays
     await stored_and_published("170", T0 + 4000)
     await seen_by(seen, T0 + 4000)
     assert await received_until_pong(ws) == []
