@@ -19,9 +19,14 @@ AUTH = {401: OpenApiResponse(market_s.ErrorOut, description="No API key, or a wr
 NOT_FOUND = {404: OpenApiResponse(market_s.ErrorOut, description="Not one of this key's alerts")}
 
 
-def _key_required():
-    return Response(error_body("An API key is required", detail="Send Authorization: Api-Key <key> or X-API-Key."),
-                    status=401, headers={"WWW-Authenticate": "Api-Key"})
+def _key_required(request):
+    """401: no key (the rate limiter answered a wrong one already; one revoked since it last
+    looked, a moment ago, is named as wrong here)."""
+    if request.META.get("HTTP_X_API_KEY") is not None or "api-key" in request.META.get("HTTP_AUTHORIZATION", "").lower():
+        body = error_body("Invalid API key", detail="The API key is wrong, revoked or expired.")
+    else:
+        body = error_body("An API key is required", detail="Send Authorization: Api-Key <key> or X-API-Key: <key>.")
+    return Response(body, status=401, headers={"WWW-Authenticate": "Api-Key"})
 
 
 class AlertsView(APIView):
@@ -32,7 +37,7 @@ class AlertsView(APIView):
     def get(self, request):
         key = key_of_request(request)
         if key is None:
-            return _key_required()
+            return _key_required(request)
         alerts = [selectors.alert_payload(a) for a in selectors.alerts_of(key)]
         return Response({"alerts": alerts, "count": len(alerts), "limit": settings.ALERTS_PER_KEY})
 
@@ -50,7 +55,7 @@ class AlertsView(APIView):
     def post(self, request):
         key = key_of_request(request)
         if key is None:
-            return _key_required()
+            return _key_required(request)
         serializer = s.AlertIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         alert, secret = services.create_alert(key, **serializer.validated_data)
@@ -63,7 +68,7 @@ class AlertView(APIView):
     def get(self, request, alert_id: int):
         key = key_of_request(request)
         if key is None:
-            return _key_required()
+            return _key_required(request)
         return Response(selectors.alert_payload(selectors.alert_of(key, alert_id)))
 
     @extend_schema(operation_id="alerts_delete", auth=KEYED, responses={204: None, **NOT_FOUND, **AUTH},
@@ -71,6 +76,6 @@ class AlertView(APIView):
     def delete(self, request, alert_id: int):
         key = key_of_request(request)
         if key is None:
-            return _key_required()
+            return _key_required(request)
         services.delete_alert(key, alert_id)
         return Response(status=204)
