@@ -167,3 +167,30 @@ def test_a_failing_evaluation_is_logged_and_does_not_raise(monkeypatch, caplog):
     monkeypatch.setattr(services, "evaluate", lambda ticks: 1 / 0)
     services.evaluate_safely([StoredTick("binance", "BTC", D("1"), 1, 1)])
     assert "price alerts not evaluated" in caplog.text
+
+
+def test_prices_written_by_the_feed_ingest_are_evaluated_after_they_are_stored(_nothing_sent):
+    from market import ingest
+    from market.domain.feeds import Trade
+    from market.models import PriceTick
+
+    t = now_ms()
+    store(90, t)
+    a = alert("above", 100)
+    exchange = ingest.ExchangeIngest("binance")
+    try:
+        exchange.write([Trade("BTC", D("100.5"), t + 1000)], [], t + 1000)
+    finally:
+        for pool in (exchange.writer, exchange.rest, exchange.control, exchange.server):
+            pool.shutdown(wait=True)
+    assert PriceTick.objects.filter(symbol="BTC", price=D("100.5")).exists()
+    assert fired(a.id) == 1 and len(_nothing_sent) == 1
+
+
+def test_a_failing_evaluation_loses_no_stored_price_of_the_poll(sandbox, settings, monkeypatch):
+    from market.models import PriceTick
+    from market.tasks import poll_exchange
+
+    monkeypatch.setattr(services, "evaluate", lambda ticks: 1 / 0)
+    assert poll_exchange("binance") == 4
+    assert PriceTick.objects.filter(source="binance").count() == 4
