@@ -142,13 +142,18 @@ def _windows_of(market: tuple[str, str]) -> Windows:
 # --- evaluation ---------------------------------------------------------------------------------
 def evaluate(ticks: Iterable[StoredTick]) -> int:
     """Check stored prices against the alerts of their markets (only those); fire the ones met,
-    exactly once, and queue their webhooks. Returns how many fired. Called after the commit."""
+    exactly once, and queue their webhooks. Returns how many fired. Called after the commit.
+
+    Every change of one call is written in one transaction, in rounds that hold at most one price
+    per market (the usual batch is one round): an alert fired by one price and armed again by a
+    later one of the same batch is changed in that order."""
     ticks = sorted(ticks, key=lambda t: t.timestamp_ms)
     if not ticks:
         return 0
     markets = list(dict.fromkeys((t.source, t.symbol) for t in ticks))
     versions = dict(zip(markets, _versions(markets), strict=True))
-    fired = 0
+    rounds: list[list[tuple]] = []
+    seen: dict[tuple[str, str], int] = {}
     for tick in ticks:
         market = (tick.source, tick.symbol)
         index = _index_of(market, versions[market])
@@ -160,21 +165,26 @@ def evaluate(ticks: Iterable[StoredTick]) -> int:
                               lambda span, w=windows, ts=tick.timestamp_ms, p=price: w.reference(span, ts, p))
         if not outcome.fire and not outcome.rearm:
             continue
-        done = _apply(tick, price, outcome.fire, outcome.rearm, outcome.fields)
-        fired += len(done[0])
-        if done[0] or done[1]:
-            version = changed(*market)
-            if version is not None and versions[market] is not None and version == int(versions[market]) + 1:
-                # Nobody else changed this market meanwhile: our own changes bring the index up to date.
-                for alert_id in done[0]:
-                    index.fired(alert_id)
-                for alert_id in done[1]:
-                    index.rearmed(alert_id)
-                index.version = versions[market] = str(version).encode()
-            else:
-                _indexes.pop(market, None)
-                versions[market] = None
-        # Ids asked for but not changed were changed by another process: its version change follows.
+        # Applied to this process's index at once (the next price of the batch sees it); the UPDATEs
+        # below decide what really changed, and the version tells whether the index can stay.
+        for alert_id in outcome.fire:
+            index.fired(alert_id)
+        for alert_id in outcome.rearm:
+            index.rearmed(alert_id)
+        n = seen[market] = seen.get(market, -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append((tick, price, outcome))
+    if not rounds:
+        return 0
+    fired = _apply(rounds)
+    for market in seen:
+        version = changed(*market)
+        index = _indexes.get(market)
+        if index is not None and version is not None and versions[market] is not None and version == int(versions[market]) + 1:
+            index.version = str(version).encode()  # nobody else changed this market meanwhile
+        else:
+            _indexes.pop(market, None)  # another process did too: read again at the next price
     return fired
 
 
@@ -191,19 +201,26 @@ def _update_returning(ids: list[int], assignments: str, params: list, guard: str
         return [row[0] for row in cursor.fetchall()]
 
 
-def _apply(tick: StoredTick, price: float, fire: list[int], rearm: list[int], fields: dict) -> tuple[list[int], list[int]]:
+def _apply(rounds: list[list[tuple]]) -> int:
+    """Fire and re-arm, in one transaction; a delivery for each fire this call's UPDATE made."""
     now = timezone.now()
+    fired_count = 0
     with transaction.atomic():
-        fired = _update_returning(fire, "armed = %s, fired_count = fired_count + 1, last_fired_at = %s", [False, now],
-                                  "armed = %s", [True]) if fire else []
-        rearmed = _update_returning(rearm, "armed = %s", [True], 'armed = %s AND "repeat" = %s', [False, True]) if rearm else []
-        deliveries = [_delivery(alert, tick, price, now, fields.get(alert.id, {}))
-                      for alert in PriceAlert.objects.filter(pk__in=fired)] if fired else []
+        deliveries = []
+        for plans in rounds:
+            by_alert = {alert_id: (tick, price, outcome) for tick, price, outcome in plans for alert_id in outcome.fire}
+            rearm = [alert_id for _, _, outcome in plans for alert_id in outcome.rearm]
+            fired = _update_returning(list(by_alert), "armed = %s, fired_count = fired_count + 1, last_fired_at = %s",
+                                      [False, now], "armed = %s", [True])
+            _update_returning(rearm, "armed = %s", [True], 'armed = %s AND "repeat" = %s', [False, True])
+            for alert in PriceAlert.objects.filter(pk__in=fired) if fired else ():
+                tick, price, outcome = by_alert[alert.id]
+                deliveries.append(_delivery(alert, tick, price, now, outcome.fields.get(alert.id, {})))
+            fired_count += len(fired)
         Delivery.objects.bulk_create(deliveries)
         ids = [str(d.id) for d in deliveries]
         transaction.on_commit(lambda: _enqueue(ids))
-    return fired, rearmed
-
+    return fired_count
 
 
 def _delivery(alert: PriceAlert, tick: StoredTick, price: float, now, extra: dict) -> Delivery:

@@ -2,6 +2,7 @@
 fire exactly once (whoever else checks the same prices), repeat alerts re-armed by a price that no
 longer meets them, change_pct against the window's stored reference."""
 
+import json
 import threading
 import time
 from decimal import Decimal as D
@@ -10,6 +11,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from alerts import services
+from alerts.index import Outcome
 from alerts.models import Delivery, PriceAlert
 from market import services as market
 from market.domain.alerts import AlertSpec
@@ -88,7 +90,7 @@ def test_two_callers_firing_the_same_alert_at_once_fire_it_exactly_once():
         try:
             while True:
                 try:
-                    results.append(services._apply(tick, 105.0, [a.id], [], {}))
+                    results.append(services._apply([[(tick, 105.0, Outcome([a.id], [], {}))]]))
                     return
                 except OperationalError as exc:  # the tests' in-memory SQLite: one writer at a time, no waiting
                     assert "locked" in str(exc)
@@ -101,7 +103,7 @@ def test_two_callers_firing_the_same_alert_at_once_fire_it_exactly_once():
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(len(r[0]) for r in results) == [0, 0, 0, 1]
+    assert sorted(results) == [0, 0, 0, 1]
     assert fired(a.id) == 1 and Delivery.objects.count() == 1
 
 
@@ -194,3 +196,14 @@ def test_a_failing_evaluation_loses_no_stored_price_of_the_poll(sandbox, setting
     monkeypatch.setattr(services, "evaluate", lambda ticks: 1 / 0)
     assert poll_exchange("binance") == 4
     assert PriceTick.objects.filter(source="binance").count() == 4
+
+
+def test_a_batch_with_two_prices_of_one_market_fires_and_rearms_in_their_order():
+    t = now_ms()
+    store(90, t)
+    a = alert("above", 100, repeat=True)
+    ticks = store(101, t + 1000) + store(99, t + 2000) + store(102, t + 3000)
+    assert services.evaluate(ticks) == 2  # fired, armed again, fired again
+    assert fired(a.id) == 2 and PriceAlert.objects.get(pk=a.id).state == "rearming"
+    prices = sorted(json.loads(d.body)["price"] for d in Delivery.objects.all())
+    assert prices == [101.0, 102.0]
