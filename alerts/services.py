@@ -17,6 +17,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable
+from functools import lru_cache
 
 import httpx
 from django.conf import settings
@@ -79,6 +80,7 @@ def _redis():
     return cache._cache.get_client(write=True)
 
 
+@lru_cache(maxsize=4096)
 def version_key(source: str, symbol: str) -> str:
     return cache.make_key(f"alerts-version:{source}:{symbol}")
 
@@ -86,11 +88,19 @@ def version_key(source: str, symbol: str) -> str:
 def changed(source: str, symbol: str) -> int | None:
     """Tell every process that this market's alerts changed (after the commit). None: Redis away
     (a process then rebuilds its index at every price until it is back)."""
+    return changed_many([(source, symbol)])[0]
+
+
+def changed_many(markets: list[tuple[str, str]]) -> list[int | None]:
+    """`changed` for several markets in one round trip."""
     try:
-        return int(_redis().incr(version_key(source, symbol)))
+        pipe = _redis().pipeline(transaction=False)
+        for market in markets:
+            pipe.incr(version_key(*market))
+        return [int(v) for v in pipe.execute()]
     except Exception as exc:
-        log.warning("alerts version of %s %s not changed: %s", source, symbol, exc)
-        return None
+        log.warning("alerts versions of %d markets not changed: %s", len(markets), exc)
+        return [None] * len(markets)
 
 
 def _versions(markets: list[tuple[str, str]]) -> list[object]:
@@ -178,8 +188,7 @@ def evaluate(ticks: Iterable[StoredTick]) -> int:
     if not rounds:
         return 0
     fired = _apply(rounds)
-    for market in seen:
-        version = changed(*market)
+    for market, version in zip(seen, changed_many(list(seen)), strict=True):
         index = _indexes.get(market)
         if index is not None and version is not None and versions[market] is not None and version == int(versions[market]) + 1:
             index.version = str(version).encode()  # nobody else changed this market meanwhile
@@ -188,17 +197,21 @@ def evaluate(ticks: Iterable[StoredTick]) -> int:
     return fired
 
 
-def _update_returning(ids: list[int], assignments: str, params: list, guard: str, guard_params: list) -> list[int]:
+# What a fire's UPDATE returns: the fields of its delivery, without reading the rows again.
+RETURNED = ("id", "condition", "threshold", "window", "symbol", "source", "repeat", "webhook_url")
+
+
+def _update_returning(ids: list[int], assignments: str, params: list, guard: str, guard_params: list) -> list[dict]:
     """UPDATE the alerts among `ids` that `guard` still holds for, in one statement, and return the
-    ids it changed: concurrent callers are serialised on the rows, so each row changes once."""
+    rows it changed: concurrent callers are serialised on the rows, so each row changes once."""
     if not ids:
         return []
-    table = connection.ops.quote_name(PriceAlert._meta.db_table)
+    quote = connection.ops.quote_name
     marks = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET {assignments} WHERE id IN ({marks}) AND {guard} RETURNING id",
-                       [*params, *ids, *guard_params])
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(f"UPDATE {quote(PriceAlert._meta.db_table)} SET {assignments} WHERE id IN ({marks}) AND {guard} "
+                       f"RETURNING {', '.join(quote(c) for c in RETURNED)}", [*params, *ids, *guard_params])
+        return [dict(zip(RETURNED, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _apply(rounds: list[list[tuple]]) -> int:
@@ -213,9 +226,9 @@ def _apply(rounds: list[list[tuple]]) -> int:
             fired = _update_returning(list(by_alert), "armed = %s, fired_count = fired_count + 1, last_fired_at = %s",
                                       [False, now], "armed = %s", [True])
             _update_returning(rearm, "armed = %s", [True], 'armed = %s AND "repeat" = %s', [False, True])
-            for alert in PriceAlert.objects.filter(pk__in=fired) if fired else ():
-                tick, price, outcome = by_alert[alert.id]
-                deliveries.append(_delivery(alert, tick, price, now, outcome.fields.get(alert.id, {})))
+            for alert in fired:
+                tick, price, outcome = by_alert[alert["id"]]
+                deliveries.append(_delivery(alert, tick, price, now, outcome.fields.get(alert["id"], {})))
             fired_count += len(fired)
         Delivery.objects.bulk_create(deliveries)
         ids = [str(d.id) for d in deliveries]
@@ -223,15 +236,17 @@ def _apply(rounds: list[list[tuple]]) -> int:
     return fired_count
 
 
-def _delivery(alert: PriceAlert, tick: StoredTick, price: float, now, extra: dict) -> Delivery:
+def _delivery(alert: dict, tick: StoredTick, price: float, now, extra: dict) -> Delivery:
+    """The webhook of one fire: its body is fixed here (and signed as is at every try)."""
     delivery_id = uuid.uuid4()
     payload = {
-        "delivery_id": str(delivery_id), "alert_id": alert.id, "event": "alert.fired",
-        "condition": alert.condition, "threshold": alert.threshold, "window": alert.window or None,
-        "symbol": alert.symbol, "source": alert.source, "price": price, "timestamp": tick.timestamp_ms,
-        "fired_at": int(now.timestamp() * 1000), "repeat": alert.repeat, **extra,
+        "delivery_id": str(delivery_id), "alert_id": alert["id"], "event": "alert.fired",
+        "condition": alert["condition"], "threshold": alert["threshold"], "window": alert["window"] or None,
+        "symbol": alert["symbol"], "source": alert["source"], "price": price, "timestamp": tick.timestamp_ms,
+        "fired_at": int(now.timestamp() * 1000), "repeat": bool(alert["repeat"]), **extra,
     }
-    return Delivery(id=delivery_id, alert=alert, url=alert.webhook_url, body=json.dumps(payload, separators=(",", ":")))
+    return Delivery(id=delivery_id, alert_id=alert["id"], url=alert["webhook_url"],
+                    body=json.dumps(payload, separators=(",", ":")))
 
 
 def _enqueue(ids: list[str]) -> None:
