@@ -238,8 +238,10 @@ ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=DE
 ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=10.0)
 # A failed delivery is tried again after ALERT_RETRY_BASE_SECONDS, doubling up to
 # ALERT_RETRY_MAX_SECONDS per wait (with jitter), for ALERT_RETRY_FOR_SECONDS in all; then given up.
+# A wait stays under the Redis broker's visibility timeout (an hour), past which a delayed task is
+# handed out twice.
 ALERT_RETRY_BASE_SECONDS = env.float("ALERT_RETRY_BASE_SECONDS", default=10.0)
-ALERT_RETRY_MAX_SECONDS = env.float("ALERT_RETRY_MAX_SECONDS", default=3600.0)
+ALERT_RETRY_MAX_SECONDS = env.float("ALERT_RETRY_MAX_SECONDS", default=1800.0)
 ALERT_RETRY_FOR_SECONDS = env.float("ALERT_RETRY_FOR_SECONDS", default=86400.0)
 
 # --- Sentiment ------------------------------------------------------------------------------
