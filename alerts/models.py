@@ -15,7 +15,7 @@ class PriceAlert(models.Model):
     threshold = models.FloatField()
     window = models.CharField(max_length=8, blank=True, default="")  # change_pct only
     repeat = models.BooleanField(default=False)
-    webhook_url = models.URLField(max_length=2000)
+    webhook_url = models.CharField(max_length=2000)  # checked by alerts.webhooks.check_target
     # The HMAC key of its webhooks: shown to the client once, at creation (it signs, so it is kept).
     secret = models.CharField(max_length=80)
     # Fires only while armed, which one atomic UPDATE takes away (exactly once across processes);
@@ -51,7 +51,7 @@ class Delivery(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     alert = models.ForeignKey(PriceAlert, on_delete=models.CASCADE, related_name="deliveries")
-    url = models.URLField(max_length=2000)
+    url = models.CharField(max_length=2000)
     body = models.TextField()  # the exact JSON sent (signed as is)
     state = models.CharField(max_length=10, choices=STATES, default=PENDING)
     attempts = models.PositiveIntegerField(default=0)

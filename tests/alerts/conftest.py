@@ -9,6 +9,7 @@ from alerts import services
 from apikeys import services as key_services
 from apikeys.models import ApiKey
 from cryptosite.celery import app as celery_app
+from tests.apikeys.conftest import served  # noqa: F401  (the application as served, for test_api)
 
 
 @pytest.fixture(autouse=True)

@@ -142,3 +142,18 @@ def test_the_schema_documents_the_alerts_operations():
     assert {"201", "400", "401", "404", "409"} <= set(schema["paths"]["/api/alerts"]["post"]["responses"])
     assert set(schema["paths"]["/api/alerts/{alert_id}"]) >= {"get", "delete"}
     assert "secret" in schema["components"]["schemas"]["AlertCreatedOut"]["properties"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_alerts_through_the_application_as_served(served):
+    from asgiref.sync import sync_to_async
+
+    raw = (await sync_to_async(new_key)("dave"))[1]
+    created = await served.post("/api/alerts", json={"symbol": "ETH", "below": 100, "webhook_url": HOOK},
+                                headers={"Authorization": f"Api-Key {raw}"})
+    assert created.status_code == 201, created.text
+    assert created.headers["x-ratelimit-limit"] == "1000"  # counted on the key's budget
+    listed = await served.get("/api/alerts", headers={"X-API-Key": raw})
+    assert [a["id"] for a in listed.json()["alerts"]] == [created.json()["id"]]
+    anonymous = await served.get("/api/alerts")
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "An API key is required"

@@ -134,3 +134,19 @@ def test_a_price_stored_by_the_poll_task_that_crosses_a_level_is_delivered_to_th
     listed = client.get(f"/api/alerts/{below['id']}").json()
     assert listed["state"] == "fired" and listed["fired_count"] == 1 and listed["last_fired"]
     assert Delivery.objects.get().state == Delivery.DELIVERED
+
+
+def test_the_admin_shows_alerts_and_each_deliverys_tries_read_only(receiver, admin_client):
+    receiver.status = 500
+    alert, secret = fire(receiver.url)
+    delivery_id = str(Delivery.objects.get().id)
+    services.attempt_delivery(delivery_id)
+    services.attempt_delivery(delivery_id)
+    page = admin_client.get(f"/admin/alerts/delivery/{delivery_id}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count("500") >= 2 and "pending" in html and 'name="_save"' not in html
+    listing = admin_client.get("/admin/alerts/pricealert/")
+    assert listing.status_code == 200 and f">{alert.id}<" in listing.content.decode()
+    assert secret not in admin_client.get(f"/admin/alerts/pricealert/{alert.id}/change/").content.decode()
+    assert admin_client.get("/admin/alerts/delivery/add/").status_code == 403
