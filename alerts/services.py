@@ -187,7 +187,12 @@ def evaluate(ticks: Iterable[StoredTick]) -> int:
         rounds[n].append((tick, price, outcome))
     if not rounds:
         return 0
-    fired = _apply(rounds)
+    try:
+        fired = _apply(rounds)
+    except Exception:
+        for market in seen:  # their indexes took changes the database did not
+            _indexes.pop(market, None)
+        raise
     for market, version in zip(seen, changed_many(list(seen)), strict=True):
         index = _indexes.get(market)
         if index is not None and version is not None and versions[market] is not None and version == int(versions[market]) + 1:

@@ -207,3 +207,27 @@ def test_a_batch_with_two_prices_of_one_market_fires_and_rearms_in_their_order()
     assert fired(a.id) == 2 and PriceAlert.objects.get(pk=a.id).state == "rearming"
     prices = sorted(json.loads(d.body)["price"] for d in Delivery.objects.all())
     assert prices == [101.0, 102.0]
+
+
+def test_after_its_own_fire_a_process_keeps_its_index_without_reading_it_again(django_assert_max_num_queries):
+    t = now_ms()
+    store(90, t)
+    alert("above", 100)
+    alert("above", 200)
+    assert services.evaluate(store(101, t + 1000)) == 1
+    ticks = store(150, t + 2000)
+    with django_assert_max_num_queries(0):  # the version moved by this process alone: the index stays
+        assert services.evaluate(ticks) == 0
+
+
+def test_an_evaluation_whose_write_fails_leaves_no_index_believing_it(monkeypatch):
+    t = now_ms()
+    store(90, t)
+    a = alert("above", 100)
+    real = services._apply
+    monkeypatch.setattr(services, "_apply", lambda rounds: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        services.evaluate(store(101, t + 1000))
+    monkeypatch.setattr(services, "_apply", real)
+    assert ("binance", "BTC") not in services._indexes
+    assert services.evaluate(store(102, t + 2000)) == 1 and fired(a.id) == 1
