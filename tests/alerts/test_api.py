@@ -1,6 +1,7 @@
 """/api/alerts over HTTP (the middleware's key check, then the views), on the real database and Redis."""
 
 import pytest
+from django.db import connections
 from django.test import Client
 
 from alerts.models import PriceAlert
@@ -157,3 +158,4 @@ async def test_alerts_through_the_application_as_served(served):
     assert [a["id"] for a in listed.json()["alerts"]] == [created.json()["id"]]
     anonymous = await served.get("/api/alerts")
     assert anonymous.status_code == 401 and anonymous.json()["error"] == "An API key is required"
+    await sync_to_async(connections.close_all)()  # the database connection of sync_to_async's thread
