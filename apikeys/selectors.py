@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from .credentials import key_from
 from .models import ApiKey
 
 TRUST_SECONDS = 5.0
@@ -100,3 +101,17 @@ def forget_verdicts() -> None:
 def rate_of(tier: str) -> str:
     """A tier's rate (RATE_LIMIT's syntax); a tier no longer configured gets the anonymous RATE_LIMIT."""
     return settings.API_KEY_TIERS.get(tier) or settings.RATE_LIMIT
+
+
+def key_of_request(request) -> ApiKey | None:
+    """The API key model a request was made with, or None for an anonymous request. The rate
+    limiter (cryptosite.ratelimit) has already answered 401 to a wrong, revoked or expired key
+    before any view runs, so this only names the key: from this process's verdict, else the
+    database."""
+    raw = key_from(request.META.get("HTTP_AUTHORIZATION"), request.META.get("HTTP_X_API_KEY"))
+    if raw is None:
+        return None
+    verdict = remembered(raw) or verify(raw, None)
+    if not verdict.good:
+        return None
+    return ApiKey.objects.filter(prefix=verdict.key.prefix, revoked=False).first()

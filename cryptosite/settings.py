@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     # djangorestframework-api-key: the hashed key model apikeys.ApiKey extends (its own table is unused).
     "rest_framework_api_key",
     "apikeys",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -215,6 +216,8 @@ BOOK_INTERVAL = env.float("BOOK_INTERVAL", default=2.0)
 # The task that stores prices hands them to this callable after the commit; market never
 # imports streaming.
 MARKET_BROADCASTER = env.str("MARKET_BROADCASTER", default="streaming.broadcast.publish")
+# ...and to the price alerts' evaluator (alerts.services), which never raises.
+MARKET_ALERT_EVALUATOR = env.str("MARKET_ALERT_EVALUATOR", default="alerts.services.evaluate_safely")
 
 # --- HTTP API -----------------------------------------------------------------------------
 RATE_LIMIT = env.str("RATE_LIMIT", default="100/m")
@@ -226,6 +229,20 @@ MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)
 # /metrics (Prometheus): to this machine only, or with `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
+# --- Price alerts (alerts) ------------------------------------------------------------------
+ALERTS_PER_KEY = env.int("ALERTS_PER_KEY", default=1000)
+# Webhooks to loopback, private, link-local... addresses are refused unless this is on (the demo
+# and the tests turn it on to reach a receiver on this machine).
+ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=DEMO)
+ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=10.0)
+# A failed delivery is tried again after ALERT_RETRY_BASE_SECONDS, doubling up to
+# ALERT_RETRY_MAX_SECONDS per wait (with jitter), for ALERT_RETRY_FOR_SECONDS in all; then given up.
+# A wait stays under the Redis broker's visibility timeout (an hour), past which a delayed task is
+# handed out twice.
+ALERT_RETRY_BASE_SECONDS = env.float("ALERT_RETRY_BASE_SECONDS", default=10.0)
+ALERT_RETRY_MAX_SECONDS = env.float("ALERT_RETRY_MAX_SECONDS", default=1800.0)
+ALERT_RETRY_FOR_SECONDS = env.float("ALERT_RETRY_FOR_SECONDS", default=86400.0)
 
 # --- Sentiment ------------------------------------------------------------------------------
 # A model file `manage.py train_sentiment --out FILE` wrote (relative paths are from this

@@ -135,6 +135,8 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.demo:
             self.env["DEMO"] = "1"
+            # Price alerts' webhooks may reach a receiver on this machine (a .env cannot turn it off here).
+            self.env["ALERT_WEBHOOK_ALLOW_PRIVATE"] = "true"
         # Every process (web, worker) writes its metrics here; /metrics adds them up. A new run
         # starts from nothing (prometheus-client's rule for its multiprocess mode).
         if "PROMETHEUS_MULTIPROC_DIR" not in self.env:

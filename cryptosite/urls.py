@@ -3,6 +3,7 @@ from django.http import HttpResponseRedirect
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from alerts.api import views as alerts
 from market.api import views as market
 from market.depth.views import OrderBookView
 from market.indicators.views import IndicatorsView
@@ -25,6 +26,8 @@ api = [
     path("api/market/indicators", IndicatorsView.as_view(), name="indicators"),
     path("api/market/orderbook", OrderBookView.as_view(), name="orderbook"),
     path("api/sentiment/analyze", sentiment.AnalyzeView.as_view(), name="sentiment"),
+    path("api/alerts", alerts.AlertsView.as_view(), name="alerts"),
+    path("api/alerts/<int:alert_id>", alerts.AlertView.as_view(), name="alert"),
     path("prices", market.PricesView.as_view(), name="prices"),
     path("coins", market.CoinsView.as_view(), name="coins"),
     path("history", market.HistoryView.as_view(), name="history"),

@@ -36,7 +36,7 @@ from .domain.timeframes import TIMEFRAMES
 from .exchanges import ExchangeError, get_exchange
 from .feeds import Feed, get_feed
 from .locks import Lease
-from .tasks import broadcaster
+from .tasks import broadcaster, evaluate_alerts
 from .ticks import StoredTick
 
 log = logging.getLogger(__name__)
@@ -349,6 +349,7 @@ class ExchangeIngest:
                 ticks = services.record_feed_prices(self.source, trades, received) if trades else []
                 if ticks:
                     broadcaster()(ticks=ticks)
+                    evaluate_alerts()(ticks)
                 changed = services.record_feed_candles(self.source, ticks, candles, self.moved_timeframes)
             broadcaster()(candles=changed)
         except Exception as exc:  # the database or Redis is away: this batch is lost, the feed goes on

@@ -27,6 +27,11 @@ def broadcaster():
     return import_string(settings.MARKET_BROADCASTER)
 
 
+def evaluate_alerts():
+    """The price alerts' evaluator (market does not import alerts); it logs its own failures."""
+    return import_string(settings.MARKET_ALERT_EVALUATOR)
+
+
 @shared_task(ignore_result=True)
 def dispatch_polls() -> list[str]:
     """Send poll_exchange for every exchange whose interval has elapsed (beat runs this every
@@ -69,6 +74,7 @@ def poll_exchange(source: str) -> int:
         cache.delete(f"poll-error:{source}")
         candles = services.apply_tick_to_open_candles(ticks)
         broadcaster()(ticks=ticks, candles=candles)
+        evaluate_alerts()(ticks)
         return len(ticks)
 
 

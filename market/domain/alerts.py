@@ -8,6 +8,7 @@ price that no longer meets it, and fires again at the next one that does.
 """
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,6 +81,57 @@ def parse_alert(data: dict, source: str, symbol: str) -> AlertSpec:
     return AlertSpec(source, symbol, condition, threshold, window, repeat)
 
 
+def level_met(condition: str, threshold: float, price: float) -> bool:
+    """`above` is met by a price at or above its level, `below` by one at or below it."""
+    return price >= threshold if condition == "above" else price <= threshold
+
+
+def change_met(threshold: float, change: float | None) -> bool:
+    """`change_pct` is met by a move of at least `threshold` percent either way."""
+    return change is not None and abs(change) >= threshold
+
+
+class ThresholdBook:
+    """Many alerts of one condition on one market, by threshold: which of them a value meets (and
+    which it does not) found by bisection, not by checking each. The value is the price for
+    `above`/`below`, and the size of the move (abs of the percent change) for `change_pct`, whose
+    alerts are met like `above` ones. The same rule as level_met and change_met, in sorted form."""
+
+    def __init__(self, condition: str, entries: Iterable[tuple[float, object]] = ()):
+        self.condition = "below" if condition == "below" else "above"
+        pairs = sorted(entries, key=lambda e: e[0])
+        self.thresholds = [t for t, _ in pairs]
+        self.ids = [i for _, i in pairs]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _cut(self, value: float) -> int:
+        # above: thresholds[:cut] are <= value (met); below: thresholds[cut:] are >= value (met).
+        return bisect_right(self.thresholds, value) if self.condition == "above" else bisect_left(self.thresholds, value)
+
+    def met(self, value: float) -> list:
+        cut = self._cut(value)
+        return self.ids[:cut] if self.condition == "above" else self.ids[cut:]
+
+    def unmet(self, value: float) -> list:
+        cut = self._cut(value)
+        return self.ids[cut:] if self.condition == "above" else self.ids[:cut]
+
+    def add(self, threshold: float, alert_id: object) -> None:
+        at = bisect_right(self.thresholds, threshold)
+        self.thresholds.insert(at, threshold)
+        self.ids.insert(at, alert_id)
+
+    def discard(self, threshold: float, alert_id: object) -> None:
+        at = bisect_left(self.thresholds, threshold)
+        while at < len(self.ids) and self.thresholds[at] == threshold:
+            if self.ids[at] == alert_id:
+                del self.thresholds[at], self.ids[at]
+                return
+            at += 1
+
+
 class PriceWindow:
     """A market's stored prices over the last `span_ms`, enough to know the price at any tick's
     time minus the span, in bounded memory: prices closer than span/points to the previous one
@@ -134,12 +186,12 @@ class Alert:
         self.last = ts
         fields = {"price": price, "timestamp": ts}
         if self.window is None:
-            met = price >= self.spec.threshold if self.spec.condition == "above" else price <= self.spec.threshold
+            met = level_met(self.spec.condition, self.spec.threshold, price)
         else:
             self.window.add(ts, price)
             ref = self.window.reference(ts)
             change = None if ref is None else move_pct(ref[1], price)
-            met = change is not None and abs(change) >= self.spec.threshold
+            met = change_met(self.spec.threshold, change)
             if met:
                 fields.update(change=change, reference_price=ref[1], reference_timestamp=ref[0])
         if not met:

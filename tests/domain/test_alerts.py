@@ -102,3 +102,46 @@ def test_an_alert_describes_itself_with_the_fields_it_was_set_with():
         "symbol": "BTC", "source": "binance", "change_pct": 5.0, "window": "1h", "repeat": True}
     assert parse_alert({"above": 70000}, "coinbase", "ETH").describe() == {
         "symbol": "ETH", "source": "coinbase", "above": 70000.0, "repeat": False}
+
+
+# --- the index-friendly form of the same rule --------------------------------------------------
+def test_a_threshold_book_finds_exactly_the_alerts_a_price_meets_by_the_same_rule():
+    import random
+
+    from market.domain.alerts import ThresholdBook, level_met
+
+    rng = random.Random(7)
+    for condition in ("above", "below"):
+        entries = [(float(rng.choice([90, 95, 100, 100, 105, 110])) + rng.random() * 3, i) for i in range(300)]
+        book = ThresholdBook(condition, entries)
+        for price in [89.0, 95.0, 100.0, 101.5, 113.0, *[90 + rng.random() * 25 for _ in range(50)]]:
+            expected = {i for t, i in entries if level_met(condition, t, price)}
+            assert set(book.met(price)) == expected
+            assert set(book.unmet(price)) == {i for _, i in entries} - expected
+
+
+def test_a_threshold_book_counts_a_price_exactly_at_the_level_as_met_both_ways():
+    from market.domain.alerts import ThresholdBook
+
+    assert ThresholdBook("above", [(100.0, "a"), (100.0, "b"), (101.0, "c")]).met(100.0) == ["a", "b"]
+    assert ThresholdBook("below", [(99.0, "a"), (100.0, "b"), (101.0, "c")]).met(100.0) == ["b", "c"]
+
+
+def test_a_change_pct_book_is_met_by_a_move_of_at_least_its_size_either_way():
+    from market.domain.alerts import ThresholdBook, change_met
+
+    book = ThresholdBook("change_pct", [(1.0, "one"), (2.5, "two-and-a-half"), (5.0, "five")])
+    assert book.met(abs(-2.5)) == ["one", "two-and-a-half"]
+    assert book.unmet(2.5) == ["five"]
+    assert change_met(2.5, -2.5) and not change_met(2.5, None)
+
+
+def test_alerts_added_to_and_discarded_from_a_threshold_book_keep_it_sorted():
+    from market.domain.alerts import ThresholdBook
+
+    book = ThresholdBook("above", [(100.0, "a"), (105.0, "b")])
+    book.add(100.0, "c")
+    book.add(90.0, "d")
+    book.discard(100.0, "a")
+    book.discard(100.0, "nobody")
+    assert book.met(100.0) == ["d", "c"] and book.unmet(100.0) == ["b"] and len(book) == 3
