@@ -3,6 +3,7 @@
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 from apikeys.models import ApiKey
 
@@ -50,13 +51,17 @@ class Delivery(models.Model):
     STATES = [(PENDING, "pending"), (DELIVERED, "delivered"), (FAILED, "given up")]
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    alert = models.ForeignKey(PriceAlert, on_delete=models.CASCADE, related_name="deliveries")
+    # The log outlives its alert (deleted: null); the body keeps what was sent.
+    alert = models.ForeignKey(PriceAlert, on_delete=models.SET_NULL, null=True, related_name="deliveries")
     url = models.CharField(max_length=2000)
     body = models.TextField()  # the exact JSON sent (signed as is)
     state = models.CharField(max_length=10, choices=STATES, default=PENDING)
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the next try is due (pending only): a delivery whose try never ran (the broker was away
+    # when it was queued, a worker died with it) is queued again once this is well past.
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         verbose_name_plural = "deliveries"

@@ -17,6 +17,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 from functools import lru_cache
 
 import httpx
@@ -291,6 +292,8 @@ def attempt_delivery(delivery_id: str) -> float | None:
     at, started = timezone.now(), time.perf_counter()
     status, error = None, ""
     try:
+        if delivery.alert is None:
+            raise InvalidInput("The alert was deleted: its secret is gone, nothing to sign with")
         webhooks.check_target(delivery.url, settings.ALERT_WEBHOOK_ALLOW_PRIVATE)  # DNS may have changed
         body = delivery.body.encode()
         stamp = int(time.time())
@@ -310,16 +313,37 @@ def attempt_delivery(delivery_id: str) -> float | None:
     duration = int((time.perf_counter() - started) * 1000)
     ok = status is not None and 200 <= status < 300
     schedule = _schedule()
-    finished = ok or number > len(schedule)
+    finished = ok or number > len(schedule) or delivery.alert is None
+    wait = None if finished else webhooks.jittered(schedule[number - 1], random.random())
     try:
         with transaction.atomic():
             DeliveryAttempt.objects.create(delivery=delivery, number=number, at=at, status_code=status,
                                            error=error[:300], duration_ms=duration)
             Delivery.objects.filter(pk=delivery.pk).update(
                 attempts=number, state=(Delivery.DELIVERED if ok else Delivery.FAILED) if finished else Delivery.PENDING,
-                finished_at=timezone.now() if finished else None)
+                finished_at=timezone.now() if finished else None,
+                next_attempt_at=timezone.now() + timedelta(seconds=wait or 0))
     except IntegrityError:  # this try's number is logged already: a duplicate run of the task
         return None
     if not ok:
         log.info("webhook %s try %d: %s", delivery.id, number, status or error)
-    return None if finished else webhooks.jittered(schedule[number - 1], random.random())
+    return wait
+
+
+# A pending delivery this far past its next try has lost its task: queued again.
+OVERDUE_SECONDS = 120
+
+
+def requeue_overdue(now=None) -> int:
+    """Queue again the pending deliveries whose try is overdue (a broker that was away when they
+    were queued, a worker that died holding them). Two runs of one try log it once (its number is
+    unique); the receiver may see it twice, with the same X-Cryptosite-Delivery id."""
+    now = now or timezone.now()
+    overdue = Delivery.objects.filter(state=Delivery.PENDING, next_attempt_at__lt=now - timedelta(seconds=OVERDUE_SECONDS))
+    ids = [str(i) for i in overdue.values_list("id", flat=True)[:1000]]
+    if ids:
+        # Not again before they could have run: the next sweep leaves them to this queueing.
+        Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
+        log.warning("%d webhook deliveries were overdue; queued again", len(ids))
+        _enqueue(ids)
+    return len(ids)

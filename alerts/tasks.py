@@ -11,3 +11,9 @@ def deliver_webhook(self, delivery_id: str) -> None:
     wait = services.attempt_delivery(delivery_id)
     if wait is not None:
         raise self.retry(countdown=wait)
+
+
+@shared_task(ignore_result=True)
+def requeue_overdue_deliveries() -> int:
+    """Every minute (beat): deliveries whose try was lost are queued again."""
+    return services.requeue_overdue()

@@ -25,4 +25,6 @@ def beat_schedule() -> dict:
     schedule["poll-books"] = {"task": "market.tasks.poll_books", "schedule": settings.BOOK_INTERVAL,
                               "options": {"expires": settings.BOOK_INTERVAL * 2}}
     schedule["prune-ticks"] = {"task": "market.tasks.prune_old_ticks", "schedule": 3600.0}
+    schedule["requeue-webhooks"] = {"task": "alerts.tasks.requeue_overdue_deliveries", "schedule": 60.0,
+                                    "options": {"expires": 60.0}}
     return schedule

@@ -3,6 +3,7 @@ given up after the schedule; and one price stored by the real poll task, end to 
 
 import json
 import time
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -150,3 +151,33 @@ def test_the_admin_shows_alerts_and_each_deliverys_tries_read_only(receiver, adm
     assert listing.status_code == 200 and f">{alert.id}<" in listing.content.decode()
     assert secret not in admin_client.get(f"/admin/alerts/pricealert/{alert.id}/change/").content.decode()
     assert admin_client.get("/admin/alerts/delivery/add/").status_code == 403
+
+
+def test_a_delivery_whose_try_was_lost_is_queued_again_by_the_sweep_and_delivered_once(receiver, eager_celery, monkeypatch):
+    """The broker away when a fire was queued: the delivery stays pending in the log; the sweep
+    (a beat task every minute) queues it again once its try is overdue, and not before."""
+    from alerts import tasks
+
+    monkeypatch.setattr(tasks.deliver_webhook, "delay", lambda *a: (_ for _ in ()).throw(ConnectionError("broker down")))
+    fire(receiver.url)
+    delivery = Delivery.objects.get()
+    assert delivery.state == Delivery.PENDING and receiver.requests == []
+    monkeypatch.undo()
+    assert services.requeue_overdue() == 0  # not overdue yet
+    later = delivery.next_attempt_at + timedelta(seconds=services.OVERDUE_SECONDS + 1)
+    assert services.requeue_overdue(now=later) == 1
+    assert len(receiver.requests) == 1 and Delivery.objects.get().state == Delivery.DELIVERED
+    assert services.requeue_overdue(now=later + timedelta(hours=1)) == 0  # delivered: nothing again
+
+
+def test_deleting_an_alert_keeps_its_deliveries_log_and_ends_a_pending_one(receiver):
+    receiver.status = 500
+    alert, _secret = fire(receiver.url)
+    delivery_id = str(Delivery.objects.get().id)
+    assert services.attempt_delivery(delivery_id) is not None  # one failed try, more to come
+    services.delete_alert(alert.key, alert.id)
+    assert services.attempt_delivery(delivery_id) is None  # nothing to sign with: given up
+    delivery = Delivery.objects.get()
+    assert delivery.alert is None and delivery.state == Delivery.FAILED and json.loads(delivery.body)["alert_id"] == alert.id
+    assert [a.error for a in DeliveryAttempt.objects.order_by("number")][1].startswith("The alert was deleted")
+    assert len(receiver.requests) == 1
