@@ -46,6 +46,25 @@ def serving(tmp_path: Path, *server_args: str, **env_extra: str):
         proc.wait(20)
 
 
+@contextmanager
+def server_processes(env: dict, count: int = 2):
+    """`count` web servers (python -m cryptosite.serve), each a process of its own on a port of its
+    own, sharing `env` (its database and Redis); yields their base URLs."""
+    ports, procs = [free_port() for _ in range(count)], []
+    try:
+        for port in ports:
+            procs.append(subprocess.Popen([sys.executable, "-m", "cryptosite.serve", "-b", "127.0.0.1", "-p", str(port),
+                                           "cryptosite.asgi:application"], cwd=BASE_DIR, env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port, proc in zip(ports, procs):
+            wait_for_port("127.0.0.1", port, 60, proc)
+        yield [f"http://127.0.0.1:{p}" for p in ports]
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(15)
+
+
 def server_database(tmp_path: Path) -> str:
     """The database a server started by a test uses: the one E2E_DATABASE_URL names (a database for
     tests alone: CI's PostgreSQL pass), else a SQLite file of the test's own; never DATABASE_URL."""

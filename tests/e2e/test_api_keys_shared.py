@@ -8,8 +8,8 @@ import sys
 import httpx
 import pytest
 
-from cryptosite.stack import BASE_DIR, free_port, wait_for_port
-from tests.e2e.conftest import server_database
+from cryptosite.stack import BASE_DIR
+from tests.e2e.conftest import server_database, server_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -25,25 +25,14 @@ def servers(tmp_path_factory):
     env.pop("DEMO", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    ports, procs = [free_port(), free_port()], []
-    try:
-        for port in ports:
-            procs.append(subprocess.Popen([sys.executable, "-m", "cryptosite.serve", "-b", "127.0.0.1", "-p", str(port),
-                                           "cryptosite.asgi:application"], cwd=BASE_DIR, env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for port, proc in zip(ports, procs):
-            wait_for_port("127.0.0.1", port, 60, proc)
+    with server_processes(env) as urls:
 
         def manage(*args: str) -> str:
             done = subprocess.run([sys.executable, "manage.py", "apikey", *args], cwd=BASE_DIR, env=env,
                                   capture_output=True, text=True, check=True)
             return done.stdout.strip()
 
-        yield [f"http://127.0.0.1:{p}" for p in ports], manage
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(15)
+        yield urls, manage
 
 
 def test_a_keys_tier_budget_is_one_across_two_processes_and_apart_from_its_ip(servers):

@@ -1,14 +1,11 @@
 """The rate limit is one budget per client IP across every server process (counted in Redis)."""
 
 import os
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from cryptosite.stack import BASE_DIR, free_port, wait_for_port
-from tests.e2e.conftest import server_database
+from tests.e2e.conftest import server_database, server_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -17,19 +14,8 @@ pytestmark = pytest.mark.e2e
 def two_servers(tmp_path):
     env = {**os.environ, "RATE_LIMIT": "10/d", "DATABASE_URL": server_database(tmp_path)}
     env.pop("DEMO", None)
-    ports, procs = [free_port(), free_port()], []
-    try:
-        for port in ports:
-            procs.append(subprocess.Popen([sys.executable, "-m", "cryptosite.serve", "-b", "127.0.0.1", "-p", str(port),
-                                           "cryptosite.asgi:application"], cwd=BASE_DIR, env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for port, proc in zip(ports, procs):
-            wait_for_port("127.0.0.1", port, 60, proc)
-        yield [f"http://127.0.0.1:{p}" for p in ports]
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(15)
+    with server_processes(env) as urls:
+        yield urls
 
 
 def test_the_request_past_the_limit_is_429_even_when_spread_over_two_processes(two_servers):
