@@ -163,7 +163,9 @@ async def test_alerts_are_listed_and_removed_by_id(sandbox):
     await store("100", T0)
     await store("2000", T0, symbol="ETH")
     ws, seen = await connect(), await witness()
+    before = btc_channels()
     await set_alert(ws, above=150)
+    [mine] = btc_channels() - before  # this connection joined for its alert
     await set_alert(ws, below=50, repeat=True)
     await send(ws, {"type": "alert", "symbol": "ETH", "change_pct": 2.5, "window": "15m"})
     listed = await send(ws, {"type": "get_subscriptions"})
@@ -179,31 +181,36 @@ async def test_alerts_are_listed_and_removed_by_id(sandbox):
     await stored_and_published("200", T0 + 1000)  # would have fired a1
     await seen_by(seen, T0 + 1000)
     assert await received_until_pong(ws) == []
-    assert await btc_members(2) == 2  # the witness and this connection
+    assert mine in btc_channels()
     await send(ws, {"type": "unsubscribe", "id": "a2"})  # the last alert on BTC: its prices are no longer heard
-    assert await btc_members(1) == 1  # this connection left the group
+    assert await left(mine)  # the last alert on BTC gone: this connection left the group
     await stored_and_published("10", T0 + 2000)
     await seen_by(seen, T0 + 2000)
     assert await received_until_pong(ws) == []
     assert [a["id"] for a in (await send(ws, {"type": "get_subscriptions"}))["alerts"]] == ["a3"]
 
 
-async def btc_members(expected: int) -> int:
-    """How many of this process's channels are in BTC's price group, once it is `expected` (a
-    group left by a task may take a moment) or after 2 s."""
-    layer, group = get_channel_layer(), price_group("binance", "BTC")
+def btc_channels() -> set[str]:
+    """This process's channels in BTC's price group (other tests' connections may linger there)."""
+    return set(get_channel_layer()._groups.get(price_group("binance", "BTC"), ()))
+
+
+async def left(channel: str) -> bool:
+    """Whether the channel leaves BTC's price group (a task may take a moment)."""
     for _ in range(20):
-        if len(layer._groups.get(group, ())) == expected:
-            break
+        if channel not in btc_channels():
+            return True
         await asyncio.sleep(0.1)
-    return len(layer._groups.get(group, ()))
+    return False
 
 
 async def test_an_alert_hears_prices_without_sending_them_once_the_price_subscription_goes(sandbox):
     await store("100", T0)
     ws, seen = await connect(), await witness()
+    before = btc_channels()
     await send(ws, {"type": "subscribe", "symbol": "BTC", "min_interval": 1})
     assert (await ws.receive_json_from(timeout=5))["price"] == 100  # the snapshot
+    [mine] = btc_channels() - before
     await set_alert(ws, above=150)
     await stored_and_published("110", T0 + 1000)
     assert [m["price"] for m in await received_through(ws, T0 + 1000)] == [110]
@@ -214,7 +221,7 @@ async def test_an_alert_hears_prices_without_sending_them_once_the_price_subscri
     await seen_by(seen, T0 + 3000)
     assert [(m["type"], m["price"]) for m in await received_until_pong(ws)] == [("alert", 160)]
     # The alert is done and nothing needs BTC's prices: they are no longer heard.
-    assert await btc_members(1) == 1  # this connection left the group; the witness stays
+    assert await left(mine)  # this connection left the group
     await stored_and_published("170", T0 + 4000)
     await seen_by(seen, T0 + 4000)
     assert await received_until_pong(ws) == []
