@@ -294,15 +294,18 @@ def attempt_delivery(delivery_id: str) -> float | None:
     try:
         if delivery.alert is None:
             raise InvalidInput("The alert was deleted: its secret is gone, nothing to sign with")
-        webhooks.check_target(delivery.url, settings.ALERT_WEBHOOK_ALLOW_PRIVATE)  # DNS may have changed
+        # Checked again (DNS may have changed), and the connection pinned to the address checked.
+        target = webhooks.pin_target(delivery.url, settings.ALERT_WEBHOOK_ALLOW_PRIVATE)
         body = delivery.body.encode()
         stamp = int(time.time())
-        response = httpx.post(delivery.url, content=body, timeout=settings.ALERT_WEBHOOK_TIMEOUT, headers={
-            "Content-Type": "application/json", "User-Agent": "cryptosite-webhooks/1",
-            webhooks.TIMESTAMP_HEADER: str(stamp),
-            webhooks.SIGNATURE_HEADER: webhooks.signature(delivery.alert.secret, stamp, body),
-            webhooks.DELIVERY_HEADER: str(delivery.id),
-        })
+        with httpx.Client(timeout=settings.ALERT_WEBHOOK_TIMEOUT) as client:
+            response = client.post(target.url, content=body, headers={
+                "Content-Type": "application/json", "User-Agent": "cryptosite-webhooks/1",
+                webhooks.TIMESTAMP_HEADER: str(stamp),
+                webhooks.SIGNATURE_HEADER: webhooks.signature(delivery.alert.secret, stamp, body),
+                webhooks.DELIVERY_HEADER: str(delivery.id),
+                **target.headers,
+            }, extensions=target.extensions)
         status = response.status_code
     except InvalidInput as exc:
         error = str(exc)

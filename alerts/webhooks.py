@@ -13,7 +13,8 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from market.domain.errors import InvalidInput
 
@@ -42,11 +43,8 @@ def _forbidden(address: str) -> bool:
             or ip.is_unspecified or not ip.is_global)
 
 
-def check_target(url: object, allow_private: bool, resolver: Resolver = resolve) -> str:
-    """The webhook URL if it may be called: http or https, a host, and (unless the operator allows
-    private targets) every address it resolves to public: no loopback, private, link-local,
-    multicast, reserved or unspecified address, so that alerts cannot be aimed at the server's
-    own network. Checked when the alert is set and again before each delivery (DNS changes)."""
+def _checked(url: object, allow_private: bool, resolver: Resolver | None):
+    """(the URL's parts, the addresses it may be called at: None when private targets are allowed)."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise InvalidInput(f"Invalid webhook_url: must be an http or https URL of at most {MAX_URL_LENGTH} characters")
     try:
@@ -61,15 +59,48 @@ def check_target(url: object, allow_private: bool, resolver: Resolver = resolve)
     if parts.username is not None or parts.password is not None:
         raise InvalidInput("Invalid webhook_url: credentials in the URL are not allowed")
     if allow_private:
-        return url
-    addresses = resolver(parts.hostname, port or (443 if parts.scheme == "https" else 80))
+        return parts, None
+    addresses = (resolver or resolve)(parts.hostname, port or (443 if parts.scheme == "https" else 80))
     if not addresses:
         raise InvalidInput(f"Invalid webhook_url: the host {parts.hostname} cannot be resolved")
     for address in addresses:
         if _forbidden(address):
             raise InvalidInput(f"Invalid webhook_url: {parts.hostname} is a loopback, private, link-local, multicast or "
                                "reserved address, which webhooks may not target (ALERT_WEBHOOK_ALLOW_PRIVATE)")
+    return parts, addresses
+
+
+def check_target(url: object, allow_private: bool, resolver: Resolver | None = None) -> str:
+    """The webhook URL if it may be called: http or https, a host, and (unless the operator allows
+    private targets) every address it resolves to public: no loopback, private, link-local,
+    multicast, reserved or unspecified address, so that alerts cannot be aimed at the server's
+    own network. Checked when the alert is set and again before each delivery (DNS changes)."""
+    _checked(url, allow_private, resolver)
     return url
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a delivery connects: the URL with the checked address in place of the host name, the
+    Host header and the TLS server name of the original (so no second lookup can lead elsewhere)."""
+
+    url: str
+    headers: dict
+    extensions: dict
+
+
+def pin_target(url: object, allow_private: bool, resolver: Resolver | None = None) -> Target:
+    """`check_target`, then the connection pinned to an address just checked: a name that resolves
+    to a public address at the check and to a private one a moment later (DNS rebinding) cannot
+    turn a delivery inward. With private targets allowed, the URL as it is."""
+    parts, addresses = _checked(url, allow_private, resolver)
+    if addresses is None:
+        return Target(url, {}, {})
+    address = addresses[0].split("%", 1)[0]
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return Target(urlunsplit(parts._replace(netloc=netloc)), {"Host": parts.netloc}, extensions)
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:

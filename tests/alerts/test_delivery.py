@@ -181,3 +181,19 @@ def test_deleting_an_alert_keeps_its_deliveries_log_and_ends_a_pending_one(recei
     assert delivery.alert is None and delivery.state == Delivery.FAILED and json.loads(delivery.body)["alert_id"] == alert.id
     assert [a.error for a in DeliveryAttempt.objects.order_by("number")][1].startswith("The alert was deleted")
     assert len(receiver.requests) == 1
+
+
+def test_a_delivery_connects_to_the_address_checked_not_to_a_second_lookup(receiver, settings, monkeypatch):
+    """Private targets refused: the name is resolved and checked once per try, and the connection
+    goes to that address (here the receiver's, taken for a public one), the name kept in Host."""
+    from alerts import webhooks
+
+    port = receiver.url.split(":")[2].split("/")[0]
+    monkeypatch.setattr(webhooks, "resolve", lambda host, _port: ["127.0.0.1"] if host == "hooks.invalid" else [])
+    monkeypatch.setattr(webhooks, "_forbidden", lambda address: False)
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = False
+    fire(f"http://hooks.invalid:{port}/hook")  # a name no real lookup can resolve
+    assert services.attempt_delivery(str(Delivery.objects.get().id)) is None
+    [request] = receiver.requests
+    assert request["headers"]["Host"] == f"hooks.invalid:{port}" and request["path"] == "/hook"
+    assert Delivery.objects.get().state == Delivery.DELIVERED

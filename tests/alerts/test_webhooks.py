@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from alerts.webhooks import check_target, jittered, retry_schedule, signature, verify_signature
+from alerts.webhooks import check_target, jittered, pin_target, retry_schedule, signature, verify_signature
 from market.domain.errors import InvalidInput
 
 
@@ -75,3 +75,14 @@ def test_jitter_keeps_a_wait_between_half_and_all_of_it():
     for _ in range(1000):
         assert 50 <= jittered(100, rng.random()) < 100
     assert jittered(100, 0.0) == 50
+
+
+def test_a_delivery_is_pinned_to_the_address_checked_with_the_hosts_name_kept_for_http_and_tls():
+    target = pin_target("https://hooks.example.com:8443/x?a=1", False, resolver("93.184.216.34", "93.184.216.35"))
+    assert target.url == "https://93.184.216.34:8443/x?a=1"
+    assert target.headers == {"Host": "hooks.example.com:8443"} and target.extensions == {"sni_hostname": "hooks.example.com"}
+    v6 = pin_target("http://hooks.example.com/x", False, resolver("2606:2800:220:1:248:1893:25c8:1946"))
+    assert v6.url == "http://[2606:2800:220:1:248:1893:25c8:1946]/x" and v6.extensions == {}
+    assert pin_target("http://127.0.0.1:9000/h", True, resolver()).url == "http://127.0.0.1:9000/h"  # allowed: as it is
+    with pytest.raises(InvalidInput):
+        pin_target("https://hooks.example.com/x", False, resolver("10.0.0.1"))
