@@ -3,8 +3,10 @@ published as they arrive.
 
 One `ExchangeIngest` per exchange in FEEDS holds the connection(s) to its feed for every polled
 market (one connection unless the exchange's per-connection stream limit needs more). What a feed
-says goes through the poller's own writes (services.record_feed_prices and record_feed_candles),
-on one writer thread per exchange, under the exchange's write lease, then to the broadcaster: one write path, not two.
+says goes through the poller's own writes (services.record_feed_prices, then
+record_feed_candles), on one writer thread per exchange, under the exchange's write lease, then to
+the broadcaster: one write path, not two. Each market's newest trade is also served by
+`/api/market/price` within LIVE_PRICE_SECONDS, ahead of the storage throttle.
 
 Connection hygiene: the client library answers the exchange's pings and pings it back; a feed
 quiet for one poll interval is probed (where the exchange answers probes), and one quiet for 1.5
