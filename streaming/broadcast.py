@@ -2,8 +2,9 @@
 ingest process after their commit, through settings.MARKET_BROADCASTER).
 
 The sends run on one event loop per process, kept for the process's life, on a channel layer of
-its own: its Redis connections stay open between calls (async_to_sync would build a loop, and the channel layer a connection
-pool, for every call). Groups are sent to concurrently, each group's messages in order."""
+its own: its Redis connections stay open between calls (async_to_sync would build a loop, and
+the channel layer a connection pool, for every call). Groups are sent to concurrently, each
+group's messages in order."""
 
 import asyncio
 import os
