@@ -27,6 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apikeys.models import ApiKey
+from cryptosite.cache import redis_client
 from market import selectors as market_selectors
 from market import services as market_services
 from market.domain.alerts import AlertSpec
@@ -77,10 +78,6 @@ def delete_alert(key: ApiKey, alert_id: int) -> None:
 
 
 # --- the alerts version of each market (Redis) ------------------------------------------------
-def _redis():
-    return cache._cache.get_client(write=True)
-
-
 @lru_cache(maxsize=4096)
 def version_key(source: str, symbol: str) -> str:
     return cache.make_key(f"alerts-version:{source}:{symbol}")
@@ -95,7 +92,7 @@ def changed(source: str, symbol: str) -> int | None:
 def changed_many(markets: list[tuple[str, str]]) -> list[int | None]:
     """`changed` for several markets in one round trip."""
     try:
-        pipe = _redis().pipeline(transaction=False)
+        pipe = redis_client().pipeline(transaction=False)
         for market in markets:
             pipe.incr(version_key(*market))
         return [int(v) for v in pipe.execute()]
@@ -106,7 +103,7 @@ def changed_many(markets: list[tuple[str, str]]) -> list[int | None]:
 
 def _versions(markets: list[tuple[str, str]]) -> list[object]:
     try:
-        found = _redis().mget([version_key(*m) for m in markets])
+        found = redis_client().mget([version_key(*m) for m in markets])
         return [b"0" if v is None else v for v in found]  # never changed (or Redis lost its data: see MAX_INDEX_AGE)
     except Exception as exc:
         log.warning("alerts versions unreadable (%s): indexes rebuilt from the database", exc)

@@ -19,6 +19,11 @@ def key_from(authorization: str | None, x_api_key: str | None) -> str | None:
     return None
 
 
+def key_from_meta(meta) -> str | None:
+    """`key_from` for a Django request's META."""
+    return key_from(meta.get("HTTP_AUTHORIZATION"), meta.get("HTTP_X_API_KEY"))
+
+
 def key_from_asgi(headers) -> str | None:
     """`key_from` for an ASGI scope's headers, read as Django reads them: a header sent more than
     once is joined with commas (so the edge, the WebSocket and the middleware agree on a key)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from .credentials import key_from
+from .credentials import key_from_meta
 from .models import ApiKey
 
 TRUST_SECONDS = 5.0
@@ -108,7 +108,7 @@ def key_of_request(request) -> ApiKey | None:
     limiter (cryptosite.ratelimit) has already answered 401 to a wrong, revoked or expired key
     before any view runs, so this only names the key: from this process's verdict, else the
     database."""
-    raw = key_from(request.META.get("HTTP_AUTHORIZATION"), request.META.get("HTTP_X_API_KEY"))
+    raw = key_from_meta(request.META)
     if raw is None:
         return None
     verdict = remembered(raw) or verify(raw, None)

@@ -23,7 +23,7 @@ def keys_changed() -> None:
 
     def bump() -> None:
         try:
-            usage._redis().set(usage.version_key(), uuid.uuid4().hex)
+            usage.redis_client().set(usage.version_key(), uuid.uuid4().hex)
         except Exception as exc:  # the change is committed: processes see it within selectors.MAX_TRUST_SECONDS
             log.warning("API keys changed, but their version could not be moved on in Redis (%s)", exc)
 

@@ -5,7 +5,8 @@ USAGE_DAYS days) and the time of the last request, read here for the admin."""
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+
+from cryptosite.cache import redis_client
 
 USAGE_DAYS = 8
 
@@ -32,14 +33,10 @@ def last_used_key() -> str:
     return f"{_prefix()}:last-used"
 
 
-def _redis():
-    return cache._cache.get_client(write=True)
-
-
 def record(prefix: str, now: float | None = None) -> None:
     """One use outside the rate limiter's round trip (a WebSocket connection)."""
     now = time.time() if now is None else now
-    pipe = _redis().pipeline(transaction=False)
+    pipe = redis_client().pipeline(transaction=False)
     pipe.incr(day_key(prefix, day(now)))
     pipe.expire(day_key(prefix, day(now)), USAGE_DAYS * 86400)
     pipe.hset(last_used_key(), prefix, int(now))
@@ -50,7 +47,7 @@ def requests_by_day(prefix: str, days: int = 7, now: float | None = None) -> lis
     """(day, requests) for the last `days` UTC days, newest first."""
     now = time.time() if now is None else now
     days_ = [day(now - 86400 * i) for i in range(days)]
-    counts = _redis().mget([day_key(prefix, d) for d in days_])
+    counts = redis_client().mget([day_key(prefix, d) for d in days_])
     return [(d, int(c or 0)) for d, c in zip(days_, counts)]
 
 
@@ -58,9 +55,9 @@ def last_used(prefixes: list[str]) -> dict[str, float]:
     """Unix seconds of each key's last request (absent: never used, or not since Redis lost it)."""
     if not prefixes:
         return {}
-    values = _redis().hmget(last_used_key(), prefixes)
+    values = redis_client().hmget(last_used_key(), prefixes)
     return {p: float(v) for p, v in zip(prefixes, values) if v is not None}
 
 
 def version() -> str:
-    return (_redis().get(version_key()) or b"").decode()
+    return (redis_client().get(version_key()) or b"").decode()

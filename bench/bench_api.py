@@ -20,6 +20,7 @@ import threading
 import time
 from decimal import Decimal
 
+from cryptosite.cache import redis_client
 from cryptosite.stack import free_port, wait_for_port
 
 from .common import Report
@@ -105,7 +106,7 @@ def server_time_uncached_ohlc(path: str, rounds: int = 30) -> list[float]:
 
     client, times = Client(), []
     for _ in range(rounds):
-        documents._redis().incr(documents.candles_version_key("binance", "ETH", "1h"))
+        redis_client().incr(documents.candles_version_key("binance", "ETH", "1h"))
         start = time.perf_counter()
         assert client.get(path).status_code == 200
         times.append((time.perf_counter() - start) * 1000)

@@ -10,6 +10,8 @@ import numpy as np
 import orjson
 import talib
 
+from cryptosite.cache import redis_client
+
 from .common import Report, percentile
 
 INDICATORS = "sma:20,ema:50,rsi:14,macd:12:26:9,bbands:20:2"
@@ -37,7 +39,7 @@ def ours(path: str, cached: bool) -> list[float]:
     client.get(path)
     for _ in range(ROUNDS):
         if not cached:
-            documents._redis().incr(documents.candles_version_key("binance", "BTC", "1h"))
+            redis_client().incr(documents.candles_version_key("binance", "BTC", "1h"))
         start = time.perf_counter()
         response = client.get(path)
         times.append((time.perf_counter() - start) * 1000)

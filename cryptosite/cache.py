@@ -48,3 +48,11 @@ class FastRedisCache(RedisCache):
                 if client is None:
                     client = _clients[key] = self._class(self._servers, **self._options)
         return client
+
+
+def redis_client():
+    """The default cache's redis-py client, for what the cache API lacks (pipelines, scripts,
+    sorted sets): one place that reaches past the cache API."""
+    from django.core.cache import cache
+
+    return cache._cache.get_client(write=True)

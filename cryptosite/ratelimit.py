@@ -26,8 +26,9 @@ from django_ratelimit.core import _split_rate, rate_re
 
 from apikeys import selectors as keys
 from apikeys import usage as key_usage
-from apikeys.credentials import key_from
+from apikeys.credentials import key_from_meta
 
+from .cache import redis_client
 from .errors import error_response
 
 log = logging.getLogger(__name__)
@@ -190,9 +191,7 @@ _scripts: dict = {}
 
 def _run_sync(hit: Hit) -> list:
     """One round trip on the cache's own (synchronous) Redis client."""
-    from django.core.cache import cache
-
-    client = cache._cache.get_client(write=True)
+    client = redis_client()
     source = KEYED_SCRIPT if hit.keyed else SCRIPT
     script = _scripts.get(source)
     if script is None or script.registered_client is not client:
@@ -234,7 +233,7 @@ def wrong_key(usage: Usage | None):
 
 
 def _request_key(request: HttpRequest) -> str | None:
-    return key_from(request.META.get("HTTP_AUTHORIZATION"), request.META.get("HTTP_X_API_KEY"))
+    return key_from_meta(request.META)
 
 
 class RateLimitMiddleware:

@@ -9,9 +9,10 @@ same bytes and, for /prices and /coins, stores them for the next request.
 
 import orjson
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from redis.exceptions import RedisError
+
+from cryptosite.cache import redis_client
 
 from . import selectors
 from .payloads import coins_payload, price_payload, prices_payload
@@ -57,10 +58,6 @@ def price_body(tick: StoredTick, now_ms: int | None = None) -> dict:
     return {**price_payload(tick), "stale": not selectors.is_fresh(tick, now_ms)}
 
 
-def _redis():
-    return cache._cache.get_client(write=True)
-
-
 # A price document is replaced only by one of the same or a newer trade time (its time lives
 # beside it, for as long as it does): whoever writes last, the price served never goes back.
 # KEYS: the document, its time; ARGV: the time (ms), the document, its lifetime (ms).
@@ -85,7 +82,7 @@ def _set_price_documents(pipe, ticks: list[StoredTick], now: int) -> None:
 def store_prices(ticks: list[StoredTick]) -> None:
     """After new prices are stored: each one's document, and /prices again."""
     now = selectors.now_ms()
-    pipe = _redis().pipeline(transaction=False)
+    pipe = redis_client().pipeline(transaction=False)
     _set_price_documents(pipe, ticks, now)
     pipe.set(prices_key(), _render_prices(), ex=TRACKED_TTL_SECONDS)
     pipe.execute()
@@ -94,7 +91,7 @@ def store_prices(ticks: list[StoredTick]) -> None:
 def serve_live(ticks: list[StoredTick]) -> None:
     """A live feed's newest trades, served by `/api/market/price` as they arrive, while storage
     (and with it the stream, /prices and the history) takes one per TICK_MIN_INTERVAL."""
-    pipe = _redis().pipeline(transaction=False)
+    pipe = redis_client().pipeline(transaction=False)
     _set_price_documents(pipe, ticks, selectors.now_ms())
     pipe.execute()
 
@@ -107,7 +104,7 @@ def _render_prices() -> bytes:
 def _cached(key: str, build) -> bytes:
     """The stored document, or one rendered now and stored unless a fresher one got there first
     (while Redis is down: rendered, not stored)."""
-    client = _redis()
+    client = redis_client()
     try:
         body = client.get(key)
     except RedisError:
@@ -128,7 +125,7 @@ def coins() -> bytes:
 
 def forget_tracked() -> None:
     """The tracked set changed: /prices and /coins are rendered again on their next request."""
-    _redis().delete(prices_key(), coins_key())
+    redis_client().delete(prices_key(), coins_key())
 
 
 def ohlc(q: dict, build, variant: str = "") -> bytes:
@@ -138,7 +135,7 @@ def ohlc(q: dict, build, variant: str = "") -> bytes:
     one poll interval at most, the period in which a request would not try the exchange again."""
     now = selectors.now_ms()
     first, last = selectors.candle_window(q["timeframe"], q["limit"], q["start"], q["end"], now)
-    client = _redis()
+    client = redis_client()
     try:
         version = client.get(candles_version_key(q["source"], q["symbol"], q["timeframe"])) or b"0"
     except RedisError:
@@ -161,7 +158,7 @@ def candles_changed(series) -> None:
         return
 
     def bump() -> None:
-        pipe = _redis().pipeline(transaction=False)
+        pipe = redis_client().pipeline(transaction=False)
         for source, symbol, timeframe in series:
             pipe.incr(candles_version_key(source, symbol, timeframe))
         pipe.execute()

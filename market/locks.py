@@ -12,6 +12,8 @@ import uuid
 
 from django.core.cache import cache
 
+from cryptosite.cache import redis_client
+
 log = logging.getLogger(__name__)
 
 # Delete or extend the lock only while it still holds this run's token: a run that outlived its
@@ -40,13 +42,10 @@ class Lease:
         self.wait, self.renew = wait, renew
         self.done = threading.Event()
 
-    def _redis(self):
-        return cache._cache.get_client(write=True)
-
     def __enter__(self) -> bool:
         deadline = time.monotonic() + self.wait
         while True:
-            self.held = bool(self._redis().set(self.key, self.token, nx=True, ex=self.lease))
+            self.held = bool(redis_client().set(self.key, self.token, nx=True, ex=self.lease))
             if self.held or time.monotonic() >= deadline:
                 break
             time.sleep(0.02)
@@ -57,11 +56,11 @@ class Lease:
     def _renew(self) -> None:
         while not self.done.wait(self.lease / 3):
             try:
-                self._redis().eval(_RENEW, 1, self.key, self.token, self.lease * 1000)
+                redis_client().eval(_RENEW, 1, self.key, self.token, self.lease * 1000)
             except Exception:  # Redis away: the lease lapses, as it would for a dead worker
                 log.warning("could not renew %s", self.key)
 
     def __exit__(self, *exc) -> None:
         self.done.set()
         if self.held:
-            self._redis().eval(_RELEASE, 1, self.key, self.token)
+            redis_client().eval(_RELEASE, 1, self.key, self.token)

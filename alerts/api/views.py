@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apikeys.credentials import key_from_meta
 from apikeys.selectors import key_of_request
 from cryptosite.errors import error_body
 from market.api import serializers as market_s
@@ -22,7 +23,7 @@ NOT_FOUND = {404: OpenApiResponse(market_s.ErrorOut, description="Not one of thi
 def _key_required(request):
     """401: no key (the rate limiter answered a wrong one already; one revoked since it last
     looked, a moment ago, is named as wrong here)."""
-    if request.META.get("HTTP_X_API_KEY") is not None or "api-key" in request.META.get("HTTP_AUTHORIZATION", "").lower():
+    if key_from_meta(request.META) is not None:
         body = error_body("Invalid API key", detail="The API key is wrong, revoked or expired.")
     else:
         body = error_body("An API key is required", detail="Send Authorization: Api-Key <key> or X-API-Key: <key>.")

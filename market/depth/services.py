@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
+from cryptosite.cache import redis_client
+
 from .. import aio
 from ..domain.errors import MarketError
 from ..exchanges import get_exchange
@@ -102,21 +104,17 @@ def order_book(source: str, symbol: str, depth: int) -> dict:
 
 
 # --- watched books ------------------------------------------------------------------------------
-def _redis():
-    return cache._cache.get_client(write=True)
-
-
 def watch(source: str, symbol: str) -> None:
     """A WebSocket subscriber watches this book (for the next two minutes; its connection renews it
     every minute, so a watch missed while Redis is down is made again within a minute of its return)."""
     try:
-        _redis().zadd(cache.make_key(WATCH_KEY), {f"{source}:{symbol}": time.time() + WATCH_SECONDS})
+        redis_client().zadd(cache.make_key(WATCH_KEY), {f"{source}:{symbol}": time.time() + WATCH_SECONDS})
     except RedisError:
         pass
 
 
 def watched() -> list[tuple[str, str]]:
     """The books someone watches now."""
-    client, key = _redis(), cache.make_key(WATCH_KEY)
+    client, key = redis_client(), cache.make_key(WATCH_KEY)
     client.zremrangebyscore(key, "-inf", time.time())
     return [tuple(member.decode().split(":", 1)) for member in client.zrange(key, 0, -1)]
