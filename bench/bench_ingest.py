@@ -128,8 +128,8 @@ def run(scratch) -> Report:
             relay.terminate()
             relay.wait(10)
         fed.stop()
-    report.add("feed trade to one `/ws` subscriber (stored, then published: the pipeline alone)", latency_text(alone), "–")
-    report.add(f"feed trade to {SUBSCRIBERS:,} `/ws` subscribers (stored, then published)", latency_text(ours),
+    report.add("feed trade to one `/ws` subscriber (published at once, stored alongside: the pipeline alone)", latency_text(alone), "–")
+    report.add(f"feed trade to {SUBSCRIBERS:,} `/ws` subscribers (published at once, stored alongside)", latency_text(ours),
                f"bare `websockets` relay of the same feed, nothing stored: {latency_text(bare)}; "
                f"ours p99 {percentile(ours, 99) / max(percentile(bare, 99), 0.1):.1f}x")
     return report

@@ -216,6 +216,9 @@ BOOK_INTERVAL = env.float("BOOK_INTERVAL", default=2.0)
 # The task that stores prices hands them to this callable after the commit; market never
 # imports streaming.
 MARKET_BROADCASTER = env.str("MARKET_BROADCASTER", default="streaming.broadcast.publish")
+# The ingest process publishes each feed price from its event loop through this coroutine
+# function (the same arguments), as the price arrives, while its writer stores it.
+MARKET_LIVE_BROADCASTER = env.str("MARKET_LIVE_BROADCASTER", default="streaming.broadcast.apublish")
 # ...and to the price alerts' evaluator (alerts.services), which never raises.
 MARKET_ALERT_EVALUATOR = env.str("MARKET_ALERT_EVALUATOR", default="alerts.services.evaluate_safely")
 

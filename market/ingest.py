@@ -2,11 +2,13 @@
 published as they arrive.
 
 One `ExchangeIngest` per exchange in FEEDS holds the connection(s) to its feed for every polled
-market (one connection unless the exchange's per-connection stream limit needs more). What a feed
-says goes through the poller's own writes (services.record_feed_prices, then
-record_feed_candles), on one writer thread per exchange, under the exchange's write lease, then to
-the broadcaster: one write path, not two. Each market's newest trade is also served by
-`/api/market/price` within LIVE_PRICE_SECONDS, ahead of the storage throttle.
+market (one connection unless the exchange's per-connection stream limit needs more). Each price
+the storage throttle lets through is published at once from the event loop (the broadcaster's
+coroutine form), and stored by the poller's own writes (services.record_feed_prices, then
+record_feed_candles, whose candles then go to the broadcaster) on one writer thread per exchange,
+under the exchange's write lease: one write path, not two, and a publish never waits for the
+database. Each market's newest trade is also served by `/api/market/price` within
+LIVE_PRICE_SECONDS, ahead of the storage throttle.
 
 Connection hygiene: the client library answers the exchange's pings and pings it back; a feed
 quiet for one poll interval is probed (where the exchange answers probes), and one quiet for 1.5
@@ -38,7 +40,7 @@ from .domain.timeframes import TIMEFRAMES
 from .exchanges import ExchangeError, get_exchange
 from .feeds import Feed, get_feed
 from .locks import Lease
-from .tasks import broadcaster, evaluate_alerts
+from .tasks import broadcaster, evaluate_alerts, live_broadcaster
 from .ticks import StoredTick
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ MARKETS_REFRESH_SECONDS = 2.0
 STATE_PUBLISH_SECONDS = 1.0
 LIVE_PRICE_SECONDS = 0.1  # the newest trade of each market is served this often (storage: TICK_MIN_INTERVAL)
 WRITE_LEASE_SECONDS = 30
+PUBLISH_TIMEOUT_SECONDS = 2.0
 BAD_INPUT = (ValueError, KeyError, TypeError, AttributeError, IndexError, InvalidOperation, ArithmeticError)
 
 
@@ -222,6 +225,10 @@ class ExchangeIngest:
         self.candles: Throttle[tuple, CandleUpdate] = Throttle(tick_ms)
         self.ready_trades: dict[str, Trade] = {}
         self.ready_candles: dict[tuple, CandleUpdate] = {}
+        self.unwritten: list[Trade] = []  # published, for the writer, oldest first
+        self.unwritten_received: int | None = None
+        self.writing: asyncio.Task | None = None
+        self.published_ms: dict[str, int] = {}  # the trade time of the price published last, per market
         self.received: dict[str, int] = {}
         self.to_serve: dict[str, StoredTick] = {}  # the newest trade per market, to be served
         self.served_ms: dict[str, int] = {}  # the trade time of the price served last, per market
@@ -315,7 +322,9 @@ class ExchangeIngest:
         self.resync_wake.set()
 
     async def flush_forever(self) -> None:
-        loop = asyncio.get_running_loop()
+        """Each price the throttle lets through is published at once, from this loop, and queued
+        for the writer; a publish never waits for storage, and storage never drops a price that
+        was published (what the writer has not taken yet waits for it, in order)."""
         while True:
             due = [t for t in (self.trades.next_due_ms(), self.candles.next_due_ms()) if t is not None]
             timeout = max(0.0, (min(due) - now_ms()) / 1000) if due else None
@@ -331,18 +340,45 @@ class ExchangeIngest:
                 if current is None or trade.timestamp_ms > current.timestamp_ms:  # the newest per market
                     trades[trade.symbol] = trade
                     self.received[trade.symbol] = now
-            candles = dict(self.ready_candles)
-            for update in self.candles.due(now):
-                candles[(update.symbol, update.timeframe, update.candle.open_time)] = update
             self.ready_trades.clear()
-            self.ready_candles.clear()
-            if trades or candles:
-                received = min((self.received.get(s, now) for s in trades), default=now)
-                await loop.run_in_executor(self.writer, self.write, list(trades.values()), list(candles.values()), received)
+            for update in self.candles.due(now):
+                self.ready_candles[(update.symbol, update.timeframe, update.candle.open_time)] = update
+            if trades:
+                await self.publish_live(trades.values())
+                self.unwritten.extend(trades.values())
+                self.unwritten_received = min([self.unwritten_received or now,
+                                               *(self.received.get(s, now) for s in trades)])
+            if (self.unwritten or self.ready_candles) and (self.writing is None or self.writing.done()):
+                self.writing = asyncio.create_task(self.write_pending())
+
+    async def publish_live(self, trades) -> None:
+        """The prices to the WebSocket groups now, each market's only if newer than the last
+        published (a REST resync's price never takes a subscriber back in time)."""
+        fresh = [StoredTick(self.source, t.symbol, t.price, t.timestamp_ms, self.received.get(t.symbol, t.timestamp_ms))
+                 for t in sorted(trades, key=lambda t: t.timestamp_ms)
+                 if t.timestamp_ms > self.published_ms.get(t.symbol, -1)]
+        if not fresh:
+            return
+        for tick in fresh:
+            self.published_ms[tick.symbol] = tick.timestamp_ms
+        try:
+            await asyncio.wait_for(live_broadcaster()(ticks=fresh), PUBLISH_TIMEOUT_SECONDS)
+        except Exception as exc:  # Redis away: subscribers get the prices from their return on
+            log.debug("%s: %d live prices not published: %s", self.source, len(fresh), exc)
+
+    async def write_pending(self) -> None:
+        """Hand what is queued to the writer thread, one batch at a time, until nothing is left
+        (a slow database makes the batches bigger, never drops a price)."""
+        loop = asyncio.get_running_loop()
+        while self.unwritten or self.ready_candles:
+            trades, received = self.unwritten, self.unwritten_received or now_ms()
+            candles = list(self.ready_candles.values())
+            self.unwritten, self.unwritten_received, self.ready_candles = [], None, {}
+            await loop.run_in_executor(self.writer, self.write, trades, candles, received)
 
     def write(self, trades: list[Trade], candles: list[CandleUpdate], received: int) -> None:
-        """Prices first: they are stored and published before the candles are written, so a
-        price never waits for candle work."""
+        """Store the prices (already published), then the candles, which are published once
+        stored."""
         try:
             with Lease(f"poll:{self.source}", WRITE_LEASE_SECONDS, wait=WRITE_LEASE_SECONDS, renew=False) as held:
                 if not held:
@@ -350,7 +386,6 @@ class ExchangeIngest:
                     return
                 ticks = services.record_feed_prices(self.source, trades, received) if trades else []
                 if ticks:
-                    broadcaster()(ticks=ticks)
                     evaluate_alerts()(ticks)
                 changed = services.record_feed_candles(self.source, ticks, candles, self.moved_timeframes)
             broadcaster()(candles=changed)
@@ -483,8 +518,12 @@ class ExchangeIngest:
             await asyncio.sleep(STATE_PUBLISH_SECONDS)
 
     async def run(self) -> None:
-        await asyncio.gather(self.follow_markets(), self.flush_forever(), self.resync_forever(), self.publish_forever(),
-                             self.serve_forever())
+        try:
+            await asyncio.gather(self.follow_markets(), self.flush_forever(), self.resync_forever(),
+                                 self.publish_forever(), self.serve_forever())
+        finally:
+            if self.writing is not None:
+                self.writing.cancel()
 
 
 async def run(sources: list[str]) -> None:

@@ -49,12 +49,13 @@ def _previous_ticks(source: str, symbols: list[str]) -> dict[str, tuple]:
 
 
 def record_quotes(source: str, quotes: Iterable[Quote], polled_ms: int) -> list[StoredTick]:
-    """Store new prices; a price already stored (same market and time) is skipped, so a poll
-    that runs twice stores nothing twice. Returns the ticks stored, after the commit."""
-    quotes = list(quotes)
+    """Store new prices, a market's in time order (a feed's batch may hold several); a price
+    already stored (same market and time), or older than the newest, is skipped, so a poll that
+    runs twice stores nothing twice. Returns the ticks stored, after the commit."""
     slot = int(selectors.poll_interval(source) * 1000) or 1
     slot_ms = polled_ms // slot * slot
-    previous = _previous_ticks(source, [q.symbol for q in quotes])
+    quotes = sorted(quotes, key=lambda q: q.timestamp_ms or slot_ms)  # a market's prices in time order
+    previous = _previous_ticks(source, list(dict.fromkeys(q.symbol for q in quotes)))
     stored: list[StoredTick] = []
     rows = []
     for quote in quotes:
@@ -63,6 +64,7 @@ def record_quotes(source: str, quotes: Iterable[Quote], polled_ms: int) -> list[
         if prev is not None and prev[1] >= stamp:
             continue  # already stored, or older than what we have
         pct = change_pct(prev[0] if prev else None, quote.price)
+        previous[quote.symbol] = (quote.price, stamp)
         rows.append(
             PriceTick(
                 source=source, symbol=quote.symbol, price=quote.price, timestamp=from_ms(stamp),

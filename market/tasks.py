@@ -27,6 +27,11 @@ def broadcaster():
     return import_string(settings.MARKET_BROADCASTER)
 
 
+def live_broadcaster():
+    """The broadcaster's coroutine form, for a caller on an event loop (the ingest process)."""
+    return import_string(settings.MARKET_LIVE_BROADCASTER)
+
+
 def evaluate_alerts():
     """The price alerts' evaluator (market does not import alerts); it logs its own failures."""
     return import_string(settings.MARKET_ALERT_EVALUATOR)

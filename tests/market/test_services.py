@@ -146,6 +146,19 @@ def test_the_candle_task_backfills_every_timeframe(sandbox, settings):
         assert Candle.objects.filter(source="binance", symbol="BTC", timeframe=tf).count() == 30, tf
 
 
+def test_several_prices_of_one_market_in_one_batch_are_stored_in_time_order_each_against_the_one_before():
+    """A feed's batch may hold several prices per market (the writer caught up after a wait): all
+    are stored, oldest first, each change_pct from the price before it; one older than what is
+    stored is skipped."""
+    t = now_ms()
+    services.record_quotes("kraken", [Quote("ETH", D("100"), t - 3000)], t - 3000)
+    stored = services.record_quotes("kraken", [Quote("ETH", D("110"), t - 1000), Quote("ETH", D("99"), t - 4000),
+                                               Quote("ETH", D("121"), t), Quote("ETH", D("105"), t - 2000)], t)
+    assert [(s.timestamp_ms, s.change_pct) for s in stored] == [(t - 2000, D("5")), (t - 1000, D("4.7619")), (t, D("10"))]
+    rows = PriceTick.objects.filter(source="kraken", symbol="ETH").order_by("timestamp")
+    assert [r.price for r in rows] == [D("100"), D("105"), D("110"), D("121")]
+
+
 def test_pruning_removes_only_ticks_older_than_the_retention():
     t = now_ms()
     services.record_quotes("binance", [Quote("BTC", D("1"), t - 40 * 86_400_000)], t - 40 * 86_400_000)

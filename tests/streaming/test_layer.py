@@ -35,6 +35,47 @@ async def test_a_group_message_reaches_every_local_member_once(layer):
     assert all("__asgi_channel__" not in m for m in first + second)
 
 
+async def test_a_group_message_is_stored_once_per_process_and_reaches_each_processs_members(layer):
+    """Two processes (two layers, as two server processes have): one message in each process's
+    inbox in Redis, whatever the number of its members; each member gets it once."""
+    other = ProcessFanoutChannelLayer(hosts=[{"address": os.environ["REDIS_URL"], "max_connections": 3}],
+                                      prefix=layer.prefix, capacity=50)
+    try:
+        mine = [await layer.new_channel() for _ in range(3)]
+        theirs = [await other.new_channel() for _ in range(2)]
+        for owner, name in [(layer, n) for n in mine] + [(other, n) for n in theirs]:
+            await owner.group_add("prices.binance.ETH", name)
+        await layer.group_send("prices.binance.ETH", {"type": "price.update", "n": 7})
+        redis = layer.connection(0)
+        for owner, name in ((layer, mine[0]), (other, theirs[0])):
+            assert await redis.zcard(layer.prefix + owner.non_local_name(name)) == 1
+        got = await asyncio.wait_for(asyncio.gather(*(layer.receive(n) for n in mine), *(other.receive(n) for n in theirs)), 5)
+        assert [m["n"] for m in got] == [7] * 5
+        assert all(set(m) == {"type", "n"} for m in got)  # nothing of the layer's own left in the message
+    finally:
+        await other.close_pools()
+
+
+async def test_a_group_member_that_is_not_a_process_channel_gets_the_message_too(layer):
+    """A plain channel (a worker's, say) in a group is sent the message as channels-redis would."""
+    await layer.group_add("alerts", "worker.alerts")
+    local = await layer.new_channel()
+    await layer.group_add("alerts", local)
+    await layer.group_send("alerts", {"type": "alert", "id": 3})
+    assert (await asyncio.wait_for(layer.receive("worker.alerts"), 5))["id"] == 3
+    assert (await asyncio.wait_for(layer.receive(local), 5))["id"] == 3
+
+
+async def test_a_full_inbox_drops_the_group_message_for_that_process_only(layer):
+    """Capacity per process inbox, as channels-redis's: a process that has stopped reading does
+    not make the sender wait or fail."""
+    full = await layer.new_channel()
+    await layer.group_add("g", full)
+    for i in range(60):  # capacity 50, nobody reading
+        await layer.group_send("g", {"type": "x", "i": i})
+    assert await layer.connection(0).zcard(layer.prefix + layer.non_local_name(full)) == 50
+
+
 async def test_a_channel_that_stopped_receiving_is_forgotten_and_its_messages_dropped(layer):
     leaving, staying = await layer.new_channel(), await layer.new_channel()
     for name in (leaving, staying):

@@ -1,8 +1,8 @@
 """python manage.py ingest: read the exchanges' live feeds (market.ingest); `make run` starts it."""
 
-import asyncio
 import logging
 
+import uvloop
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
@@ -20,6 +20,6 @@ class Command(BaseCommand):
         sources = [s.strip() for s in feeds.split(",")] if feeds else settings.FEEDS
         self.stdout.write(f"ingest: feeds of {', '.join(sources) or 'no exchange'}")
         try:
-            asyncio.run(ingest.run(sources))
+            uvloop.run(ingest.run(sources))  # the servers' loop too: a feed's price is published from it
         except KeyboardInterrupt:
             pass
