@@ -59,7 +59,10 @@ async def main(url: str, n: int, rounds: int, protocol: str) -> None:
     ready.set()
     print("ready", flush=True)
     try:
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=60 + rounds * 5)
+        # The publisher starts once every client process is ready (20,000 subscribers take the
+        # last ones half a minute more to connect), then waits 1 s + 1 s per 2,000 subscribers
+        # between rounds: the window counts from this process's own ready, so it covers both.
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=90 + rounds * 20)
     except TimeoutError:
         pass
     print(json.dumps({"latencies": latencies}), flush=True)
