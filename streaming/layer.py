@@ -44,18 +44,20 @@ log = logging.getLogger(__name__)
 GROUP = "__cryptosite_group__"  # the key naming the group in a message sent once per process
 
 # KEYS[1] the group; ARGV: the message, the inboxes' key prefix, now, the group's expiry, the
-# messages' expiry, an inbox's capacity. Returns the members that are not process-local channels.
+# messages' expiry, an inbox's capacity. Returns the number of full inboxes (the message is dropped
+# for those processes, as channels-redis drops it for a full channel), then the members that are
+# not process-local channels.
 GROUP_SEND_LUA = """
 local now = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, now - tonumber(ARGV[4]))
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-local inboxes, others = {}, {}
+local inboxes, out = {}, {0}  -- out: the full inboxes, then the other members
 for _, member in ipairs(members) do
     local bang = string.find(member, '!', 1, true)
     if bang then
         inboxes[ARGV[2] .. string.sub(member, 1, bang)] = true
     else
-        others[#others + 1] = member
+        out[#out + 1] = member
     end
 end
 for inbox in pairs(inboxes) do
@@ -63,9 +65,11 @@ for inbox in pairs(inboxes) do
     if redis.call('ZCARD', inbox) < tonumber(ARGV[6]) then
         redis.call('ZADD', inbox, now, ARGV[1])
         redis.call('EXPIRE', inbox, ARGV[5])
+    else
+        out[1] = out[1] + 1
     end
 end
-return others
+return out
 """
 
 
@@ -116,8 +120,10 @@ class ProcessFanoutChannelLayer(RedisChannelLayer):
             return await super().group_send(group, message)
         assert self.require_valid_group_name(group), "Group name not valid"
         payload = self.serialize({**message, GROUP: group})
-        others = await self.connection(0).eval(GROUP_SEND_LUA, 1, self._group_key(group), payload, self.prefix,
-                                               time.time(), self.group_expiry, self.expiry, self.capacity)
+        full, *others = await self.connection(0).eval(GROUP_SEND_LUA, 1, self._group_key(group), payload, self.prefix,
+                                                      time.time(), self.group_expiry, self.expiry, self.capacity)
+        if full:
+            log.info("channel layer: %d server processes' inboxes full; the message to %s dropped for them", full, group)
         for member in others:
             await self.send(member.decode(), message)
 

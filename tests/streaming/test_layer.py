@@ -66,14 +66,23 @@ async def test_a_group_member_that_is_not_a_process_channel_gets_the_message_too
     assert (await asyncio.wait_for(layer.receive(local), 5))["id"] == 3
 
 
-async def test_a_full_inbox_drops_the_group_message_for_that_process_only(layer):
+async def test_a_full_inbox_drops_the_group_message_for_that_process_only(layer, caplog):
     """Capacity per process inbox, as channels-redis's: a process that has stopped reading does
-    not make the sender wait or fail."""
-    full = await layer.new_channel()
-    await layer.group_add("g", full)
-    for i in range(60):  # capacity 50, nobody reading
-        await layer.group_send("g", {"type": "x", "i": i})
-    assert await layer.connection(0).zcard(layer.prefix + layer.non_local_name(full)) == 50
+    not make the sender wait or fail; the drop is logged, and the other process still gets it."""
+    other = ProcessFanoutChannelLayer(hosts=[{"address": os.environ["REDIS_URL"], "max_connections": 3}],
+                                      prefix=layer.prefix, capacity=50)
+    try:
+        full, reading = await layer.new_channel(), await other.new_channel()
+        await layer.group_add("g", full)
+        await other.group_add("g", reading)
+        caplog.set_level("INFO", logger="streaming.layer")
+        for i in range(60):  # capacity 50, nobody reading
+            await layer.group_send("g", {"type": "x", "i": i})
+            assert (await asyncio.wait_for(other.receive(reading), 5))["i"] == i
+        assert await layer.connection(0).zcard(layer.prefix + layer.non_local_name(full)) == 50
+        assert sum("inboxes full" in r.getMessage() for r in caplog.records) == 10
+    finally:
+        await other.close_pools()
 
 
 async def test_a_channel_that_stopped_receiving_is_forgotten_and_its_messages_dropped(layer):
