@@ -19,7 +19,7 @@ from market.locks import Lease
 from market.models import Candle, PriceTick, TrackedMarket
 from market.sandbox.feeds import start_feed_server
 from streaming.groups import price_group
-from tests.conftest import request_count
+from tests.conftest import OwnRedis, request_count
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -131,6 +131,35 @@ async def test_a_feed_price_is_published_at_once_even_while_storage_waits_and_st
         await until(lambda: set(published) <= {t for t, _ in ticks("binance", "BTC")}, 10)
     stamps = [t for t, _ in await sync_to_async(ticks)("binance", "BTC")]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+
+
+async def test_live_prices_reach_subscribers_again_by_themselves_after_the_channel_layers_redis_restarts(
+        feeds, settings, tmp_path):
+    """The channel layer's Redis goes away under a running ingest and comes back empty: prices
+    are stored meanwhile (storage does not wait on the stream), and once Redis is back the
+    subscriber hears new prices again, with no restart of either side."""
+    own = OwnRedis(tmp_path)
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "streaming.layer.ProcessFanoutChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": own.url}], "prefix": "test-ingest-restart"}}}
+    await sync_to_async(track)("binance", "BTC")
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(price_group("binance", "BTC"), channel)
+    try:
+        async with Running("binance"):
+            assert (await asyncio.wait_for(layer.receive(channel), 15))["data"]["symbol"] == "BTC"
+            own.stop()
+            stopped = ingest.now_ms()
+            await asyncio.sleep(2)
+            own.start()
+            restarted = ingest.now_ms()
+            while (await asyncio.wait_for(layer.receive(channel), 15))["data"]["timestamp"] <= restarted:
+                pass  # what was on its way before the outage
+            during = [t for t, _ in await sync_to_async(ticks)("binance", "BTC") if stopped < t < restarted]
+            assert during, "nothing stored while the channel layer's Redis was away"
+        await layer.close_pools()
+    finally:
+        own.stop()
 
 
 async def test_the_price_served_is_the_newest_trade_while_storage_keeps_its_interval(feeds, settings):
