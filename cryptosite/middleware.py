@@ -5,8 +5,10 @@ import logging
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
+from django.views import defaults
 from redis.exceptions import RedisError
 
+from .clientip import is_local
 from .errors import error_response
 
 log = logging.getLogger(__name__)
@@ -18,6 +20,34 @@ _MESSAGES = {404: "Not found", 405: "Method not allowed", 500: "Internal server 
 
 def _wants_html(path: str) -> bool:
     return path.startswith(HTML_PREFIXES)
+
+
+# Django's pages for an error, as DEBUG=false serves them (no URL list, no settings, no traceback).
+_PLAIN_PAGES = {400: defaults.bad_request, 403: defaults.permission_denied, 404: defaults.page_not_found,
+                500: defaults.server_error}
+
+
+class LocalDebugPagesMiddleware:
+    """With DEBUG on, Django's debug pages (every URL pattern, settings, tracebacks) go to this
+    machine only: anyone else gets the page DEBUG=false would have served. Outermost, so it sees
+    every error page the inner layers made."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not settings.DEBUG or response.status_code < 400:
+            return response
+        if not response.get("Content-Type", "").startswith("text/html"):
+            return response
+        if is_local(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR")):
+            return response
+        status = response.status_code if response.status_code in _PLAIN_PAGES else 500 if response.status_code >= 500 else 400
+        view = _PLAIN_PAGES[status]
+        plain = view(request) if status == 500 else view(request, exception=None)
+        plain.status_code = response.status_code
+        return plain
 
 
 class JsonErrorMiddleware:
@@ -53,22 +83,6 @@ class JsonErrorMiddleware:
             return error_response(503, f"Service unavailable: {which} cannot be reached")
         log.exception("Unhandled error on %s", request.path)
         return error_response(500, "Internal server error")
-
-
-class BodySizeLimitMiddleware:
-    """Refuse oversized bodies before anything reads them."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return error_response(400, "Invalid Content-Length header")
-        if length > settings.MAX_BODY_BYTES:
-            return error_response(413, f"Request body over the limit of {settings.MAX_BODY_BYTES} bytes")
-        return self.get_response(request)
 
 
 class FramingMiddleware:

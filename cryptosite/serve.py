@@ -16,7 +16,7 @@ APP = "cryptosite.asgi:application"
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m cryptosite.serve", description=__doc__.splitlines()[0])
-    parser.add_argument("-b", "--bind", "--host", dest="host", default=os.environ.get("HOST", "0.0.0.0"))
+    parser.add_argument("-b", "--bind", "--host", dest="host", default=None, help="default: HOST, else 127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--workers", type=int, default=None, help="server processes (default: WEB_CONCURRENCY)")
     parser.add_argument("--server", choices=("uvicorn", "daphne"), default=None, help="default: WEB_SERVER, else uvicorn")
@@ -31,15 +31,22 @@ def main(argv: list[str] | None = None) -> None:
 
     django.setup(set_prefix=False)
     from django.conf import settings
+    from django.core.management import call_command
+
+    # Settings are checked before anything is served (a zero-second rate window, a bad proxy list).
+    call_command("check")
+    host = args.host or settings.HOST
 
     server = args.server or settings.WEB_SERVER
     if server == "daphne":
         from daphne.cli import CommandLineInterface
 
+        from cryptosite.daphne_http import install as bound_request_bodies
         from streaming.transport import install
 
         install()
-        CommandLineInterface().run(["-b", args.host, "-p", str(args.port), *rest, args.app])
+        bound_request_bodies()
+        CommandLineInterface().run(["-b", host, "-p", str(args.port), *rest, args.app])
         return
     if rest:
         sys.exit(f"unknown options for uvicorn: {' '.join(rest)}")
@@ -49,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
 
     uvicorn.run(
         args.app,
-        host=args.host,
+        host=host,
         port=args.port,
         workers=args.workers or settings.WEB_CONCURRENCY,
         loop="uvloop",
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         ws_max_size=max(1 << 20, 4 * settings.WS_MAX_MESSAGE_BYTES),
         ws_per_message_deflate=False,
         lifespan="off",
-        proxy_headers=False,  # NUM_PROXIES decides which X-Forwarded-For hop is the client
+        proxy_headers=False,  # TRUSTED_PROXIES decides which X-Forwarded-For hop is the client (cryptosite.clientip)
         server_header=False,
         access_log=False,
         backlog=4096,
