@@ -12,8 +12,8 @@ the same one round trip, which also counts the key's use for the day and reads t
 costs its client IP one request of the anonymous budget.
 """
 
-import ipaddress
 import logging
+import re
 import time
 import zlib
 from dataclasses import dataclass
@@ -22,13 +22,13 @@ from functools import lru_cache
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest
-from django_ratelimit.core import _split_rate, rate_re
 
 from apikeys import selectors as keys
 from apikeys import usage as key_usage
 from apikeys.credentials import key_from_meta
 
 from .cache import redis_client
+from .clientip import client_ip, rate_client
 from .errors import error_response
 
 log = logging.getLogger(__name__)
@@ -74,15 +74,24 @@ class Rate:
     period: int  # seconds
 
 
+# `<limit>/<period>`: `100/m`, `10/5m`, `1000/h`, `5/d`, `30/15s` (django-ratelimit's syntax).
+# Anchored, no nested repetition: linear in the text.
+RATE_SYNTAX = re.compile(r"(\d{1,9})/(\d{0,9})([smhd])")
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
 @lru_cache(maxsize=64)
 def parse_rate(text: str) -> Rate:
-    """django-ratelimit's syntax: `100/m`, `10/5m`, `1000/h`, `5/d`. ValueError otherwise."""
-    if not isinstance(text, str) or not rate_re.fullmatch(text.strip()):
-        raise ValueError(f"Invalid rate: {text!r} (e.g. 100/m)")
-    limit, period = _split_rate(text.strip())
+    """A rate setting; ValueError says what is wrong (the system checks report it at start)."""
+    match = RATE_SYNTAX.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"Invalid rate: {text!r} (e.g. 100/m, 10/5m, 1000/h)")
+    limit, count, unit = int(match[1]), int(match[2] or 1), match[3]
     if limit < 1:
         raise ValueError(f"Invalid rate: {text!r} (at least one request)")
-    return Rate(limit, period)
+    if count < 1:
+        raise ValueError(f"Invalid rate: {text!r} (the period must be at least one {unit})")
+    return Rate(limit, count * PERIODS[unit])
 
 
 def rule_for(method: str, path: str) -> tuple[str, Rate] | None:
@@ -171,21 +180,6 @@ def hit_for_key(key: keys.Key, document: tuple[str, ...] = (), now: float | None
                            *document], [rate.period, key_usage.USAGE_DAYS * 86400, key.prefix, int(now)], keyed=True)
 
 
-def client_ip(remote: str | None, forwarded_for: str | None) -> str:
-    """The client's address, trusting exactly NUM_PROXIES proxies in front of us."""
-    remote = remote or "0.0.0.0"
-    proxies = settings.NUM_PROXIES
-    if proxies <= 0:
-        return remote
-    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
-    if len(hops) < proxies:
-        return remote
-    try:
-        return str(ipaddress.ip_address(hops[-proxies]))
-    except ValueError:
-        return remote
-
-
 _scripts: dict = {}
 
 
@@ -249,7 +243,7 @@ class RateLimitMiddleware:
             rule = rule_for(request.method, request.path)
             if rule is None:
                 return self.get_response(request)
-            ip = client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+            ip = rate_client(client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR")))
             # Keys lift the API's budget; they never lift another (admin login attempts).
             raw = _request_key(request) if rule[0] == "http" else None
             if raw is not None:

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.checks import Error, register
 
+from cryptosite.clientip import parse_proxies
 from cryptosite.ratelimit import parse_rate
 
 from .domain.errors import InvalidInput
@@ -27,8 +28,8 @@ def market_settings(app_configs, **kwargs):
     for name in ("RATE_LIMIT", "ADMIN_LOGIN_RATE_LIMIT"):
         try:
             parse_rate(getattr(settings, name))
-        except ValueError:
-            errors.append(Error(f"Invalid {name}: {getattr(settings, name)}", hint="e.g. 100/m", id="market.E005"))
+        except ValueError as exc:
+            errors.append(Error(f"Invalid {name}: {exc}", hint="e.g. 100/m", id="market.E005"))
     if settings.WEB_CONCURRENCY < 1 or settings.WEB_THREADS < 1 or settings.WEB_SERVER not in ("uvicorn", "daphne"):
         errors.append(Error("WEB_CONCURRENCY and WEB_THREADS must be 1 or more, WEB_SERVER uvicorn or daphne", id="market.E008"))
     if not 1 <= settings.BACKFILL_CANDLES <= 10_000:
@@ -42,6 +43,14 @@ def market_settings(app_configs, **kwargs):
             errors.append(Error(f"The {name} feed URL must start with ws:// or wss://: {url}", id="market.E010"))
     if settings.TICK_MIN_INTERVAL < 0 or settings.FEED_RECONNECT_MAX_SECONDS <= 0:
         errors.append(Error("TICK_MIN_INTERVAL must be 0 or more, FEED_RECONNECT_MAX_SECONDS positive", id="market.E011"))
-    if settings.NUM_PROXIES < 0:
-        errors.append(Error("NUM_PROXIES must be 0 or more", id="market.E007"))
+    try:
+        parse_proxies(settings.TRUSTED_PROXIES)
+    except ValueError as exc:
+        errors.append(Error(f"Invalid TRUSTED_PROXIES: {exc}", hint="addresses or CIDRs, e.g. 10.0.0.0/8,127.0.0.1",
+                            id="market.E007"))
+    if settings.NUM_PROXIES.strip() not in ("", "0"):
+        # Counting hops trusted whatever sent them; a silently ignored setting would put every
+        # client behind the proxy on the proxy's one budget.
+        errors.append(Error("NUM_PROXIES is no longer read: list the proxies' addresses in TRUSTED_PROXIES instead",
+                            hint="e.g. TRUSTED_PROXIES=127.0.0.1 for a proxy on this machine", id="market.E012"))
     return errors

@@ -11,11 +11,14 @@ import yaml
 
 from cryptosite.stack import BASE_DIR
 
-PROD = {"DEBUG": "false", "SECRET_KEY": "a-real-secret-key-for-tests-" + "x" * 40, "ALLOWED_HOSTS": "example.com"}
+# Production as README's "Exposing it" describes it: behind a TLS-terminating proxy that is trusted.
+PROD = {"DEBUG": "false", "SECRET_KEY": "a-real-secret-key-for-tests-" + "x" * 40, "ALLOWED_HOSTS": "example.com",
+        "USE_X_FORWARDED_PROTO": "true", "TRUSTED_PROXIES": "10.0.0.0/8"}
 
 
 def manage(*args, env_extra=None):
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    env["SECRET_KEY_FILE"] = os.devnull + "-none"  # not the one `make run` may have written here
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True,
                           timeout=120)
