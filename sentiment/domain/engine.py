@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .text import features, keyword_counts
+from .text import count_keywords, features_of, lexicon_hits, tokens_with_negation
 
 LABELS = ("Bearish", "Bullish", "Neutral")
 MODEL_PATH = Path(__file__).resolve().parent.parent / "model" / "model.json.gz"
@@ -72,11 +72,15 @@ def default_model() -> Model:
 
 def analyze(text: str, model: Model | None = None) -> Analysis:
     model = model or default_model()
-    probs = model.probabilities(features(text))
+    # The text is read once for the model and the keyword counts: normalising, tokenising and
+    # matching the lexicon are most of the work.
+    tokens = tokens_with_negation(text)
+    hits = lexicon_hits(tokens)
+    probs = model.probabilities(features_of(tokens, hits))
     best = max(range(3), key=probs.__getitem__)
     return Analysis(
         sentiment=LABELS[best],
         confidence=round(probs[best], 4),
-        keywords=keyword_counts(text),
+        keywords=count_keywords(hits),
         probabilities={label: round(p, 4) for label, p in zip(LABELS, probs)},
     )

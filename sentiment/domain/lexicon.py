@@ -58,3 +58,5 @@ def _terms(block: str, polarity: int) -> dict[str, int]:
 
 TERMS: dict[str, int] = {**_terms(BULLISH, 1), **_terms(BEARISH, -1)}
 MAX_PHRASE_WORDS = max(len(t.split()) for t in TERMS)
+# The first word of each phrase of two words or more.
+PHRASE_STARTS = frozenset(t.split()[0] for t in TERMS if " " in t)
