@@ -7,48 +7,37 @@ price going back in time)."""
 
 import logging
 import threading
-import time
-import uuid
 
 from django.core.cache import cache
+from redis.exceptions import LockNotOwnedError
+from redis.lock import Lock
 
 from cryptosite.cache import redis_client
 
 log = logging.getLogger(__name__)
 
-# Delete or extend the lock only while it still holds this run's token: a run that outlived its
-# lease must not release or keep the lock another run has taken since.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
+POLL_SECONDS = 0.02  # between tries while waiting for a lease another holder has
 
 
 class Lease:
-    """A Redis key holding a token of this holder's own, on a short lease renewed while the work
-    goes on. A worker killed mid-run (kill -9, out of memory) leaves a lock that lapses within one
-    lease, not one that blocks the work for as long as the longest run could take.
+    """redis-py's Lock (a key holding this holder's own token, released or extended only while it
+    still holds that token) on a short lease renewed while the work goes on. A worker killed mid-run
+    (kill -9, out of memory) leaves a lock that lapses within one lease, not one that blocks the
+    work for as long as the longest run could take.
 
     `wait`: seconds to keep trying for a lease another holder has (0: give up at once).
     `renew`: False for work far shorter than the lease (a feed write), which needs no renewing."""
 
     def __init__(self, name: str, lease: float, wait: float = 0.0, renew: bool = True):
         self.key, self.lease = cache.make_key(f"lock:{name}"), max(1, int(lease))
-        self.token = uuid.uuid4().hex
         self.wait, self.renew = wait, renew
         self.done = threading.Event()
+        self.held = False
 
     def __enter__(self) -> bool:
-        deadline = time.monotonic() + self.wait
-        while True:
-            self.held = bool(redis_client().set(self.key, self.token, nx=True, ex=self.lease))
-            if self.held or time.monotonic() >= deadline:
-                break
-            time.sleep(0.02)
+        # Not thread-local: the token is renewed from a thread of its own.
+        self.lock = Lock(redis_client(), self.key, timeout=self.lease, sleep=POLL_SECONDS, thread_local=False)
+        self.held = self.lock.acquire(blocking=self.wait > 0, blocking_timeout=self.wait)
         if self.held and self.renew:
             threading.Thread(target=self._renew, daemon=True, name=f"lease {self.key}").start()
         return self.held
@@ -56,11 +45,17 @@ class Lease:
     def _renew(self) -> None:
         while not self.done.wait(self.lease / 3):
             try:
-                redis_client().eval(_RENEW, 1, self.key, self.token, self.lease * 1000)
+                self.lock.reacquire()  # back to a full lease, only while the token is still ours
+            except LockNotOwnedError:
+                log.warning("lost %s: its lease lapsed and another holder took it", self.key)
+                return
             except Exception:  # Redis away: the lease lapses, as it would for a dead worker
                 log.warning("could not renew %s", self.key)
 
     def __exit__(self, *exc) -> None:
         self.done.set()
         if self.held:
-            redis_client().eval(_RELEASE, 1, self.key, self.token)
+            try:
+                self.lock.release()
+            except LockNotOwnedError:  # a run that outlived its lease leaves the next holder's lock alone
+                pass
