@@ -4,12 +4,16 @@ the broker and every source) and GET /metrics (Prometheus, cryptosite.metrics)."
 import hmac
 import ipaddress
 import os
+import threading
 
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,14 +23,34 @@ from . import metrics
 from .errors import error_response
 from .ratelimit import client_ip
 
+# /health is not rate limited, so anyone may call it as often as they like: it must cost next to
+# nothing. The dependency checks are kept in Redis for HEALTH_CACHE_SECONDS (shared by every
+# process), each Redis is pinged over a pooled connection, and the prices' freshness comes from
+# Redis (market.selectors.source_freshness).
+CHECKS_KEY = "health:checks"
+
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
+def _redis_client(url: str) -> redis.Redis:
+    """One client, so one connection pool, per Redis URL in this process: a check borrows a
+    connection instead of opening one. One retry: a pooled connection a restarted Redis dropped
+    is replaced at once, and a Redis that is down fails fast."""
+    client = _clients.get(url)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(url)
+            if client is None:
+                client = _clients[url] = redis.Redis.from_url(
+                    url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 1)
+                )
+    return client
+
 
 def _redis_ok(url: str) -> bool:
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        return bool(_redis_client(url).ping())
     except (redis.RedisError, OSError, ValueError):
         return False
 
@@ -53,6 +77,35 @@ def _storage_bytes() -> int | None:
         return None
 
 
+def _check_dependencies() -> dict:
+    db_ok = _database_ok()
+    return {
+        "database": db_ok,
+        "channel_layer": _redis_ok(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"]),
+        "broker": _redis_ok(settings.CELERY_BROKER_URL),
+        "storage_bytes": _storage_bytes() if db_ok else None,
+    }
+
+
+def dependency_checks() -> dict:
+    """The database's, the channel layer's and the broker's state, and the storage's size: checked
+    at most once per HEALTH_CACHE_SECONDS by all processes together, so a dependency going down (or
+    coming back) shows within that. While the cache's Redis is away nothing is kept and every call
+    checks again: a refused connection costs little, and the outage is never hidden."""
+    try:
+        checks = cache.get(CHECKS_KEY)
+    except redis.RedisError:
+        return _check_dependencies()
+    if checks is None:
+        checks = _check_dependencies()
+        if settings.HEALTH_CACHE_SECONDS > 0:
+            try:
+                cache.set(CHECKS_KEY, checks, timeout=settings.HEALTH_CACHE_SECONDS)
+            except redis.RedisError:
+                pass
+    return checks
+
+
 class HealthView(APIView):
     @extend_schema(
         operation_id="health",
@@ -60,9 +113,8 @@ class HealthView(APIView):
         summary="Service health and per-source freshness",
     )
     def get(self, request):
-        db_ok = _database_ok()
-        layer_ok = _redis_ok(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"])
-        broker_ok = _redis_ok(settings.CELERY_BROKER_URL)
+        checks = dependency_checks()
+        db_ok, layer_ok, broker_ok = checks["database"], checks["channel_layer"], checks["broker"]
         sources = {}
         if db_ok:
             try:
@@ -81,7 +133,7 @@ class HealthView(APIView):
         body = {
             "status": status,
             "last_updated_utc": newest,
-            "log_file_size_bytes": _storage_bytes() if db_ok else None,
+            "log_file_size_bytes": checks["storage_bytes"] if db_ok else None,
             "checks": {
                 "database": "ok" if db_ok else "down",
                 "channel_layer": "ok" if layer_ok else "down",

@@ -2,6 +2,7 @@
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from .domain.symbols import DISPLAY_NAMES
 from .domain.timeframes import TIMEFRAMES
@@ -47,6 +48,9 @@ class PriceTick(models.Model):
             # The admin's list orders by (-timestamp, -id): one index serves its first page.
             models.Index(fields=["-timestamp", "-id"], name="tick_time_id"),
             models.Index(fields=["symbol", "-timestamp"], name="tick_symbol_time"),
+            # /health's fallback freshness, MAX(received_at) of one exchange: one index lookup,
+            # not a scan of the exchange's ticks (market.selectors.source_freshness).
+            models.Index(fields=["source", "received_at"], name="tick_source_received"),
         ]
 
     def __str__(self) -> str:
@@ -78,12 +82,15 @@ class Candle(models.Model):
 
 
 class OnDemandMarket(models.Model):
-    """An untracked market a WebSocket client subscribed to: polled until `expires_at`,
-    which live subscriptions keep pushing forward."""
+    """An untracked market someone asked for, the only kind whose data the server stores for a
+    stranger: at most UNTRACKED_MARKETS_MAX of them (market.services.admit_untracked). Polled
+    until `expires_at`, which live subscriptions keep pushing forward; forgotten with its candles
+    once nobody asked for it for UNTRACKED_RETENTION_HOURS after `used_at`."""
 
     source = models.CharField(max_length=20, choices=SOURCE_CHOICES)
     symbol = models.CharField(max_length=20)
     expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "symbol"], name="on_demand_unique")]

@@ -208,20 +208,50 @@ def stale_symbols(source: str, symbols: list[str], now: int | None = None) -> li
     return out
 
 
+def received_key(source: str) -> str:
+    """When the newest stored price of an exchange was received (epoch ms): written with every
+    stored batch (services.record_quotes), so /health reads it instead of querying the ticks."""
+    return f"received:{source}"
+
+
+def poll_error_key(source: str) -> str:
+    """The last poll failure of an exchange, while it lasts (tasks.poll_exchange)."""
+    return f"poll-error:{source}"
+
+
+def _newest_received_ms(source: str, remember: bool) -> int | None:
+    """The database's word on received_key, for an exchange Redis knows nothing of (flushed,
+    restarted, or down): one lookup in the (source, received_at) index."""
+    newest = PriceTick.objects.filter(source=source).aggregate(m=Max("received_at"))["m"]
+    if newest is None:
+        return None
+    received = to_ms(newest)
+    if remember:
+        try:
+            cache.add(received_key(source), received, timeout=None)  # never over a newer batch's
+        except RedisError:
+            pass
+    return received
+
+
 def source_freshness() -> dict[str, dict]:
-    """Per configured exchange: the newest tick's age and whether it is stale."""
-    now = timezone.now()
-    feeds = feed_states()
+    """Per configured exchange: the newest tick's age and whether it is stale. Read from Redis in
+    one round trip; the database is asked only for an exchange Redis has no word on."""
+    now = now_ms()
+    keys = [key for source in settings.EXCHANGES for key in (received_key(source), feed_key(source), poll_error_key(source))]
+    cached = _cache_get_many(keys)
     out = {}
     for source in settings.EXCHANGES:
-        path = feed_path(source, feeds[source])
-        newest = PriceTick.objects.filter(source=source).aggregate(m=Max("received_at"))["m"]
-        age = None if newest is None else round((now - newest).total_seconds(), 3)
+        path = feed_path(source, cached.get(feed_key(source)) or {}, now)
+        received = cached.get(received_key(source))
+        if received is None:
+            received = _newest_received_ms(source, remember=not isinstance(cached, _Unavailable))
+        age = None if received is None else round((now - received) / 1000, 3)
         out[source] = {
-            "last_tick_utc": None if newest is None else newest.isoformat(),
+            "last_tick_utc": None if received is None else from_ms(received).isoformat(),
             "age_seconds": age,
             "stale": age is None or age * 1000 > stale_after_ms(source),
-            "last_error": _cache_get_many([f"poll-error:{source}"]).get(f"poll-error:{source}"),
+            "last_error": cached.get(poll_error_key(source)),
             # Which path brings this exchange's prices: its live feed, or the REST poller standing in.
             "path": path["path"],
             "path_since_utc": None if path["since"] is None else from_ms(path["since"]).isoformat(),

@@ -1,25 +1,28 @@
 """Writes of market data, and the exchange calls that feed them."""
 
 import logging
+import operator
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import reduce
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from . import aio, documents, selectors
 from .domain.candles import Candle as CandleValue
-from .domain.errors import NoData
+from .domain.errors import MarketError, NoData
 from .domain.feeds import CandleUpdate, Trade
 from .domain.prices import Quote, change_pct
 from .domain.sync import plan_ranges, sync_period_ms
 from .domain.timeframes import TIMEFRAMES, align
 from .exchanges import ExchangeError, get_exchange
 from .exchanges.errors import NOT_LISTED
-from .models import Candle, OnDemandMarket, PriceTick
+from .models import Candle, OnDemandMarket, PriceTick, TrackedMarket
 from .ticks import StoredCandle, StoredTick, feed_key, from_ms, latest_key, to_ms
 
 log = logging.getLogger(__name__)
@@ -76,7 +79,9 @@ def record_quotes(source: str, quotes: Iterable[Quote], polled_ms: int) -> list[
         # The unique (source, symbol, timestamp) constraint is the last guard against a duplicate.
         PriceTick.objects.bulk_create(rows, ignore_conflicts=True)
     if stored:
-        cache.set_many({latest_key(t.source, t.symbol): t.to_cache() for t in stored}, timeout=None)
+        newest = {latest_key(t.source, t.symbol): t.to_cache() for t in stored}
+        newest[selectors.received_key(source)] = polled_ms  # /health's freshness, without a query
+        cache.set_many(newest, timeout=None)
         documents.store_prices(stored)
     return stored
 
@@ -159,6 +164,8 @@ def fresh_or_live_tick(source: str, symbol: str) -> StoredTick:
     if tick is not None and selectors.is_fresh(tick):
         return tick
     ensure_listed(source, symbol)
+    if not selectors.is_tracked(source, symbol):
+        admit_untracked(source, symbol)
     stored = poll_quotes(source, [symbol], selectors.now_ms())
     if stored:
         return stored[0]
@@ -192,7 +199,7 @@ def keep_polled(source: str, symbol: str) -> bool:
     an untracked one is polled on demand for the next two minutes (False)."""
     if selectors.is_tracked(source, symbol):
         return True
-    touch_on_demand(source, symbol)
+    admit_untracked(source, symbol, poll_seconds=ON_DEMAND_SECONDS)
     return False
 
 
@@ -203,11 +210,71 @@ def watch(source: str, symbol: str) -> tuple[bool, StoredTick | None]:
     return keep_polled(source, symbol), selectors.latest_tick(source, symbol)
 
 
-def touch_on_demand(source: str, symbol: str, seconds: int = 120) -> None:
-    """Keep polling an untracked market a live subscriber asked for."""
+# --- untracked markets ------------------------------------------------------------------------
+# A live subscriber's untracked market is polled this long after its last touch (each connection
+# touches its markets every minute).
+ON_DEMAND_SECONDS = 120
+
+
+class TooManyUntracked(MarketError):
+    """The server already stores data for UNTRACKED_MARKETS_MAX untracked markets: 503 (the
+    capacity is the server's, not this client's rate), until one of them is forgotten."""
+
+    status = 503
+
+
+def admit_untracked(source: str, symbol: str, poll_seconds: int = 0) -> None:
+    """Before the server stores anything of an untracked market (a price, candles, polls for a
+    live subscriber): mark it used, polled for `poll_seconds` more; a market not admitted yet is
+    admitted while fewer than UNTRACKED_MARKETS_MAX are, else TooManyUntracked. Without this a
+    stranger could make the server fetch and keep every market an exchange lists.
+
+    Two requests admitting two new markets at once may both pass the count: the bound is exceeded by
+    at most the requests in flight, which is not worth a lock on every untracked request."""
+    now = timezone.now()
+    changes = {"used_at": now}
+    if poll_seconds:
+        changes["expires_at"] = now + timedelta(seconds=poll_seconds)
+    if OnDemandMarket.objects.filter(source=source, symbol=symbol).update(**changes):
+        return
+    limit = settings.UNTRACKED_MARKETS_MAX
+    if OnDemandMarket.objects.count() >= limit:
+        raise TooManyUntracked(
+            f"Too many untracked markets: this server keeps data for at most {limit} markets it does not track "
+            f"(UNTRACKED_MARKETS_MAX); ask for {symbol} on {source} again later, or for a tracked symbol"
+        )
     OnDemandMarket.objects.update_or_create(
-        source=source, symbol=symbol, defaults={"expires_at": timezone.now() + timedelta(seconds=seconds)}
+        source=source, symbol=symbol, defaults={"expires_at": changes.get("expires_at", now), "used_at": now}
     )
+
+
+def _any_market(markets: Iterable[tuple[str, str]]) -> Q:
+    """Rows of any of these (source, symbol) markets (none when empty)."""
+    return reduce(operator.or_, (Q(source=source, symbol=symbol) for source, symbol in markets), Q(pk__in=[]))
+
+
+def untracked_candle_floor(timeframe: str, now_ms: int) -> int:
+    """The oldest open time of an untracked market's candles the server stores: its newest
+    UNTRACKED_CANDLES per timeframe."""
+    return align(now_ms, timeframe) - (settings.UNTRACKED_CANDLES - 1) * TIMEFRAMES[timeframe]
+
+
+def prune_untracked(now: datetime | None = None) -> int:
+    """Forget the untracked markets nobody used for UNTRACKED_RETENTION_HOURS, with their candles,
+    and cut the others' candles back to their stored depth (the newest UNTRACKED_CANDLES per
+    timeframe); tracked markets' candles are never touched. Returns the candles deleted."""
+    now = now or timezone.now()
+    tracked = set(TrackedMarket.objects.values_list("source", "symbol"))
+    cutoff = now - timedelta(hours=settings.UNTRACKED_RETENTION_HOURS)
+    # A market the operator has tracked since needs no place among the untracked ones.
+    OnDemandMarket.objects.filter(Q(used_at__lt=cutoff) | _any_market(tracked)).delete()
+    kept = tracked | set(OnDemandMarket.objects.values_list("source", "symbol"))
+    deleted, _ = Candle.objects.exclude(_any_market(kept)).delete()
+    now_ms = int(now.timestamp() * 1000)
+    for timeframe in TIMEFRAMES:
+        too_old = Candle.objects.filter(timeframe=timeframe, open_time__lt=untracked_candle_floor(timeframe, now_ms))
+        deleted += too_old.exclude(_any_market(tracked)).delete()[0]
+    return deleted
 
 
 # --- candles ----------------------------------------------------------------------------------
@@ -311,6 +378,9 @@ def candles_for_request(
     first, last = selectors.candle_window(timeframe, limit, start_ms, end_ms, now)
     if first > last:
         return []
+    tracked = selectors.is_tracked(source, symbol)
+    if not tracked and first < (floor := untracked_candle_floor(timeframe, now)):
+        return _beyond_stored_depth(source, symbol, timeframe, first, last, floor, now)[-limit:]
     stored = selectors.candles(source, symbol, timeframe, first, last)
     size = TIMEFRAMES[timeframe]
     expected = (last - first) // size + 1
@@ -323,6 +393,8 @@ def candles_for_request(
     if needs_fetch and (not stored or _first_attempt(attempt_key, max(5, int(selectors.poll_interval(source))))):
         if not stored:
             ensure_listed(source, symbol)
+        if not tracked:
+            admit_untracked(source, symbol)
         try:
             fetched = aio.run(get_exchange(source).fetch_candles(symbol, timeframe, first, last, now))
         except ExchangeError:
@@ -332,6 +404,27 @@ def candles_for_request(
         upsert_candles(source, symbol, timeframe, fetched)
         stored = selectors.candles(source, symbol, timeframe, first, last)
     return stored[-limit:]
+
+
+def _beyond_stored_depth(
+    source: str, symbol: str, timeframe: str, first: int, last: int, floor: int, now: int
+) -> list[StoredCandle]:
+    """A window of an untracked market reaching back past the depth stored for it (`floor`): fetched
+    from the exchange and served whole, as a tracked market's would be; only its candles from
+    `floor` on are stored, so a stranger paging through years of history stores nothing of it."""
+    ensure_listed(source, symbol)
+    if last >= floor:
+        admit_untracked(source, symbol)
+    fetched = aio.run(get_exchange(source).fetch_candles(symbol, timeframe, first, last, now))
+    older = [
+        StoredCandle(c.open_time, float(c.open), float(c.high), float(c.low), float(c.close), float(c.volume), c.closed)
+        for c in fetched
+        if c.open_time < floor
+    ]
+    if last < floor:
+        return older
+    upsert_candles(source, symbol, timeframe, [c for c in fetched if c.open_time >= floor])
+    return older + selectors.candles(source, symbol, timeframe, floor, last)
 
 
 def _first_attempt(key: str, seconds: int) -> bool:

@@ -71,12 +71,12 @@ def poll_exchange(source: str) -> int:
             ticks = services.poll_quotes(source, symbols, now)
         except ExchangeError as exc:
             metrics.POLL_FAILURES.labels(source).inc()
-            cache.set(f"poll-error:{source}", str(exc), timeout=3600)
+            cache.set(selectors.poll_error_key(source), str(exc), timeout=3600)
             log.warning("poll %s failed: %s", source, exc)
             return 0
         finally:
             metrics.POLL_SECONDS.labels(source).observe(time.perf_counter() - started)
-        cache.delete(f"poll-error:{source}")
+        cache.delete(selectors.poll_error_key(source))
         candles = services.apply_tick_to_open_candles(ticks)
         broadcaster()(ticks=ticks, candles=candles)
         evaluate_alerts()(ticks)
@@ -129,6 +129,12 @@ def poll_books() -> int:
 @shared_task(ignore_result=True)
 def prune_old_ticks() -> int:
     return services.prune_ticks(settings.TICK_RETENTION_DAYS)
+
+
+@shared_task(ignore_result=True)
+def prune_untracked_markets() -> int:
+    """Bound what strangers' requests for untracked markets leave stored (beat: hourly)."""
+    return services.prune_untracked()
 
 
 @worker_ready.connect
