@@ -5,4 +5,4 @@ class SentimentConfig(AppConfig):
     name = "sentiment"
 
     def ready(self) -> None:
-        from . import serving  # noqa: F401  (registers the model's system check)
+        from . import checks, serving  # noqa: F401  (register the settings' and the model's system checks)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from .domain.engine import MAX_TEXT_LENGTH
@@ -13,6 +14,13 @@ def _clean_text(value: object, name: str = "text") -> str:
     if len(value) > MAX_TEXT_LENGTH:
         raise serializers.ValidationError({name: f"too long: at most {MAX_TEXT_LENGTH} characters"})
     return value
+
+
+def _check_total(texts: list[str], name: str) -> None:
+    """Scoring's work grows with the characters: a request has at most SENTIMENT_MAX_REQUEST_CHARS."""
+    cap = settings.SENTIMENT_MAX_REQUEST_CHARS
+    if sum(map(len, texts)) > cap:
+        raise serializers.ValidationError({name: f"too long: at most {cap} characters in all per request"})
 
 
 class AnalyzeIn(serializers.Serializer):
@@ -32,10 +40,14 @@ class AnalyzeIn(serializers.Serializer):
                 raise serializers.ValidationError({"texts": "must be a non-empty list of strings"})
             if len(items) > MAX_BATCH:
                 raise serializers.ValidationError({"texts": f"at most {MAX_BATCH} texts per request"})
-            return {"texts": [_clean_text(t, "texts") for t in items]}
+            texts = [_clean_text(t, "texts") for t in items]
+            _check_total(texts, "texts")
+            return {"texts": texts}
         if "text" not in data:
             raise serializers.ValidationError({"text": "This field is required."})
-        return {"text": _clean_text(data["text"])}
+        text = _clean_text(data["text"])
+        _check_total([text], "text")
+        return {"text": text}
 
 
 class KeywordsOut(serializers.Serializer):

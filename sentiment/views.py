@@ -19,7 +19,11 @@ class AnalyzeView(APIView):
         request=AnalyzeIn,
         responses={
             200: OpenApiResponse(RESULT, description="one result for `text`, or `results` in order for `texts`"),
-            400: OpenApiResponse(ErrorOut, description="Empty, missing, non-string or over-long text; malformed JSON"),
+            400: OpenApiResponse(
+                ErrorOut,
+                description="Empty, missing, non-string or over-long text; more characters in all than "
+                "SENTIMENT_MAX_REQUEST_CHARS; malformed JSON",
+            ),
             401: OpenApiResponse(ErrorOut, description="Wrong or revoked API key"),
             413: OpenApiResponse(ErrorOut, description="Body over the size limit"),
             429: OpenApiResponse(RateLimitOut, description="Rate limit exceeded"),
