@@ -2,7 +2,6 @@
 the broker and every source) and GET /metrics (Prometheus, cryptosite.metrics)."""
 
 import hmac
-import ipaddress
 import os
 import threading
 
@@ -20,8 +19,8 @@ from rest_framework.views import APIView
 from market import selectors
 
 from . import metrics
+from .clientip import is_local
 from .errors import error_response
-from .ratelimit import client_ip
 
 # /health is not rate limited, so anyone may call it as often as they like: it must cost next to
 # nothing. The dependency checks are kept in Redis for HEALTH_CACHE_SECONDS (shared by every
@@ -148,18 +147,14 @@ class HealthView(APIView):
 
 def metrics_view(request):
     """Prometheus metrics: to this machine only, or to whoever sends `Authorization: Bearer
-    <METRICS_TOKEN>` when that is set (behind NUM_PROXIES proxies, the client is the proxied one)."""
+    <METRICS_TOKEN>` when that is set (behind TRUSTED_PROXIES, the client is the proxied one)."""
     token = settings.METRICS_TOKEN
     if token:
-        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+        # As bytes: a header with characters outside ASCII is a wrong token, not a crash.
+        sent = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(sent, f"Bearer {token}".encode()):
             return error_response(401, "Metrics need the bearer token set in METRICS_TOKEN")
-    else:
-        ip = client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
-        try:
-            local = ipaddress.ip_address(ip).is_loopback
-        except ValueError:
-            local = False
-        if not local:
-            return error_response(403, "Metrics are served to this machine only; set METRICS_TOKEN to read them from elsewhere")
+    elif not is_local(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR")):
+        return error_response(403, "Metrics are served to this machine only; set METRICS_TOKEN to read them from elsewhere")
     body, content_type = metrics.exposition()
     return HttpResponse(body, content_type=content_type)
