@@ -14,7 +14,8 @@ gets its websocket.disconnect (code 1006) and leaves its groups as for any other
 
 autobahn lets an application close only with 1000 or 3000-4999 and turns anything else into an
 error (daphne then closes with 1011); RFC 6455 gives endpoints 1008 (policy violation) and 1009
-(message too big) as well, and the contract closes with them, so those are sent as they are.
+(message too big) as well, and the contract closes with them, so those are sent as they are, with
+the close's reason (which daphne would drop).
 """
 
 # ruff: noqa: N802, N803  (Twisted and autobahn name these methods)
@@ -72,9 +73,19 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
                 return
         super().sendMessage(payload, isBinary, *args, **kwargs)
 
-    def serverClose(self, code=None):
+    def handle_reply(self, message):
+        # daphne drops a close's reason; a refused connection is told why (streaming.admission).
+        if message.get("type") == "websocket.close" and message.get("reason") and self.state == self.STATE_OPEN:
+            return self.serverClose(message.get("code"), message["reason"])
+        return super().handle_reply(message)
+
+    def serverClose(self, code=None, reason=None):
         if code in RFC_CLOSE_CODES:
-            self.sendCloseFrame(code=code, isReply=False)
+            # At most 123 bytes fit in a close frame; cut on a character's boundary.
+            data = reason.encode()[:123].decode(errors="ignore").encode() if reason else None
+            self.sendCloseFrame(code=code, reasonUtf8=data, isReply=False)
+        elif reason:
+            self.sendClose(code=1000 if code is None else code, reason=reason)
         else:
             super().serverClose(code)
 
