@@ -16,6 +16,7 @@ django.setup(set_prefix=False)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from sentiment.serving import problem  # noqa: E402
+from streaming.admission import ConnectionLimiter  # noqa: E402
 from streaming.routing import websocket_urlpatterns  # noqa: E402
 from streaming.security import OriginValidator  # noqa: E402
 
@@ -28,6 +29,7 @@ if reason := problem():
 application = ProtocolTypeRouter(
     {
         "http": Edge(ThreadedASGIHandler()),
-        "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
+        # Every handshake is counted (the rate limit, the connections per address), then checked.
+        "websocket": ConnectionLimiter(OriginValidator(URLRouter(websocket_urlpatterns))),
     }
 )

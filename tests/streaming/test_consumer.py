@@ -14,6 +14,7 @@ from django.db import connections
 from cryptosite.asgi import application
 from market import services
 from market.domain.prices import Quote
+from streaming import admission
 from streaming.broadcast import publish
 from tests.conftest import set_fault
 
@@ -35,6 +36,7 @@ async def _close_everything():
             pass
     _opened.clear()
     await asyncio.wait_for(get_channel_layer().close_pools(), timeout=10)
+    await admission.close_connections()
     # The consumers' queries ran on asgiref's database thread: close its connection there, so that
     # PostgreSQL can drop the test database at the end of the run.
     await sync_to_async(connections.close_all)()
