@@ -25,7 +25,7 @@ class PriceAlertAdmin(ReadOnly):
 
 class AttemptInline(admin.TabularInline):
     model = DeliveryAttempt
-    fields = ["number", "at", "status_code", "error", "duration_ms"]
+    fields = ["number", "at", "status_code", "error", "response", "duration_ms"]
     readonly_fields = fields
     extra = 0
     can_delete = False

@@ -5,3 +5,6 @@ class AlertsConfig(AppConfig):
     name = "alerts"
     verbose_name = "Price alerts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers system checks)

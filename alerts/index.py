@@ -23,7 +23,7 @@ class Row:
     window: str  # "" unless change_pct
     repeat: bool
     armed: bool
-    since_ms: int
+    since_ms: int  # it fires only on a price newer than this (set before it was created, or its cooldown)
 
 
 @dataclass(slots=True)
@@ -63,10 +63,12 @@ class MarketIndex:
         if row is not None:
             (self.armed if row.armed else self.rearming)[_book_key(row)].discard(row.threshold, alert_id)
 
-    def fired(self, alert_id: int) -> None:
+    def fired(self, alert_id: int, since_ms: int | None = None) -> None:
+        """Disarmed by a fire; `since_ms`: it fires again only on a price newer than this (its cooldown)."""
         row = self.rows.get(alert_id)
         if row is not None:
-            self.put(Row(row.id, row.condition, row.threshold, row.window, row.repeat, False, row.since_ms))
+            self.put(Row(row.id, row.condition, row.threshold, row.window, row.repeat, False,
+                         row.since_ms if since_ms is None else since_ms))
 
     def rearmed(self, alert_id: int) -> None:
         row = self.rows.get(alert_id)

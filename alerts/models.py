@@ -25,7 +25,8 @@ class PriceAlert(models.Model):
     fired_count = models.PositiveIntegerField(default=0)
     last_fired_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Prices of the market at or before this time (epoch ms) were stored before it was set.
+    # It fires only on a price newer than this (epoch ms): at first the market's latest price when it
+    # was set; at each fire, that price's time plus the repeat cooldown (ALERT_REPEAT_COOLDOWN_SECONDS).
     since_ms = models.BigIntegerField()
 
     class Meta:
@@ -62,10 +63,17 @@ class Delivery(models.Model):
     # When the next try is due (pending only): a delivery whose try never ran (the broker was away
     # when it was queued, a worker died with it) is queued again once this is well past.
     next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # While a try is being sent: one of its key's ALERT_WEBHOOKS_PER_KEY slots, held until the try is
+    # logged or, if its worker died meanwhile, until this time (the try's deadline and a margin).
+    sending_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"
-        indexes = [models.Index(fields=["-created_at"], name="delivery_created")]
+        indexes = [
+            models.Index(fields=["-created_at"], name="delivery_created"),
+            models.Index(fields=["finished_at"], name="delivery_finished"),  # the log's pruning
+            models.Index(fields=["sending_until"], name="delivery_sending", condition=models.Q(sending_until__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.state})"
@@ -77,6 +85,8 @@ class DeliveryAttempt(models.Model):
     at = models.DateTimeField()
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True, default="")
+    # The start of the receiver's answer (alerts.sender.EXCERPT_BYTES at most: the rest is never read).
+    response = models.CharField(max_length=300, blank=True, default="")
     duration_ms = models.PositiveIntegerField()
 
     class Meta:

@@ -7,7 +7,12 @@ while that market's alerts version in Redis is the one it was built under; every
 fire and re-arm changes the version after its commit, so every process rebuilds that market's
 index (one indexed query) at its next price of it. A fire is one conditional UPDATE ... WHERE
 armed RETURNING: of two processes checking the same price, only the one whose UPDATE changed the
-row delivers it (exactly once).
+row delivers it (exactly once). The same UPDATE refuses the alerts of a revoked or expired API key
+(however stale an index is) and those within their repeat cooldown.
+
+Deliveries run on a queue and worker of their own (CELERY_TASK_ROUTES), each try under a total
+deadline (alerts.sender), at most ALERT_WEBHOOKS_PER_KEY of one key's at a time, and only while the
+key is still good (checked again right before each try).
 """
 
 import json
@@ -17,13 +22,14 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 import httpx
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apikeys.models import ApiKey
@@ -34,7 +40,7 @@ from market.domain.alerts import AlertSpec
 from market.domain.errors import InvalidInput
 from market.ticks import StoredTick
 
-from . import selectors, webhooks
+from . import selectors, sender, webhooks
 from .index import MarketIndex, Row, Windows
 from .models import Delivery, DeliveryAttempt, PriceAlert
 
@@ -43,6 +49,16 @@ log = logging.getLogger(__name__)
 
 class TooManyAlerts(InvalidInput):
     status = 409
+
+
+class Refused(InvalidInput):
+    """A delivery that will never be sent (its alert deleted, its key revoked or expired): given up."""
+
+
+def good_keys(now: datetime) -> Q:
+    """The API keys whose alerts are armed: neither revoked nor expired (revoked through the admin
+    or `manage.py apikey revoke`, both of which set the flag)."""
+    return Q(revoked=False) & (Q(expiry_date__isnull=True) | Q(expiry_date__gt=now))
 
 
 # --- set and delete ---------------------------------------------------------------------------
@@ -125,8 +141,9 @@ def forget_indexes() -> None:
 
 def load_index(source: str, symbol: str, version: object) -> MarketIndex:
     """One market's armed alerts and repeat alerts waiting to re-arm (fired one-shots are not read)."""
+    good = PriceAlert.objects.filter(key__in=ApiKey.objects.filter(good_keys(timezone.now())))
     rows = (
-        PriceAlert.objects.filter(source=source, symbol=symbol).exclude(armed=False, repeat=False)
+        good.filter(source=source, symbol=symbol).exclude(armed=False, repeat=False)
         .values_list("id", "condition", "threshold", "window", "repeat", "armed", "since_ms")
     )
     return MarketIndex((Row(*r) for r in rows), version)
@@ -176,7 +193,7 @@ def evaluate(ticks: Iterable[StoredTick]) -> int:
         # Applied to this process's index at once (the next price of the batch sees it); the UPDATEs
         # below decide what really changed, and the version tells whether the index can stay.
         for alert_id in outcome.fire:
-            index.fired(alert_id)
+            index.fired(alert_id, tick.timestamp_ms + _cooldown_ms())
         for alert_id in outcome.rearm:
             index.rearmed(alert_id)
         n = seen[market] = seen.get(market, -1) + 1
@@ -217,6 +234,20 @@ def _update_returning(ids: list[int], assignments: str, params: list, guard: str
         return [dict(zip(RETURNED, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _cooldown_ms() -> int:
+    return int(settings.ALERT_REPEAT_COOLDOWN_SECONDS * 1000)
+
+
+def _fire_guard(ts: int, now: datetime) -> tuple[str, list]:
+    """What a fire by the price at `ts` requires of a row, whatever this process's index believes:
+    armed, newer than its since_ms (set before it was created, or within its cooldown), and its key
+    neither revoked nor expired."""
+    quote, keys = connection.ops.quote_name, ApiKey._meta
+    sql = (f"armed = %s AND since_ms < %s AND key_id IN (SELECT {quote(keys.pk.column)} FROM {quote(keys.db_table)} "
+           f"WHERE revoked = %s AND (expiry_date IS NULL OR expiry_date > %s))")
+    return sql, [True, ts, False, connection.ops.adapt_datetimefield_value(now)]
+
+
 def _apply(rounds: list[list[tuple]]) -> int:
     """Fire and re-arm, in one transaction; a delivery for each fire this call's UPDATE made."""
     now = timezone.now()
@@ -224,15 +255,13 @@ def _apply(rounds: list[list[tuple]]) -> int:
     with transaction.atomic():
         deliveries = []
         for plans in rounds:
-            by_alert = {alert_id: (tick, price, outcome) for tick, price, outcome in plans for alert_id in outcome.fire}
+            for tick, price, outcome in plans:  # one UPDATE per price: its time sets the cooldown
+                fired = _update_returning(outcome.fire, "armed = %s, fired_count = fired_count + 1, last_fired_at = %s, since_ms = %s",
+                                          [False, now, tick.timestamp_ms + _cooldown_ms()], *_fire_guard(tick.timestamp_ms, now))
+                deliveries += [_delivery(alert, tick, price, now, outcome.fields.get(alert["id"], {})) for alert in fired]
+                fired_count += len(fired)
             rearm = [alert_id for _, _, outcome in plans for alert_id in outcome.rearm]
-            fired = _update_returning(list(by_alert), "armed = %s, fired_count = fired_count + 1, last_fired_at = %s",
-                                      [False, now], "armed = %s", [True])
             _update_returning(rearm, "armed = %s", [True], 'armed = %s AND "repeat" = %s', [False, True])
-            for alert in fired:
-                tick, price, outcome = by_alert[alert["id"]]
-                deliveries.append(_delivery(alert, tick, price, now, outcome.fields.get(alert["id"], {})))
-            fired_count += len(fired)
         Delivery.objects.bulk_create(deliveries)
         ids = [str(d.id) for d in deliveries]
         transaction.on_commit(lambda: _enqueue(ids))
@@ -279,49 +308,80 @@ def _schedule() -> list[float]:
                                    settings.ALERT_RETRY_FOR_SECONDS)
 
 
+# A delivery whose key has ALERT_WEBHOOKS_PER_KEY tries in flight is looked at again after about this long.
+DEFER_SECONDS = 2.0
+# A try's slot is held at most its deadline and this much more (a worker that died holding it).
+SLOT_MARGIN_SECONDS = 30.0
+
+
+def _claim(delivery: Delivery) -> bool | None:
+    """Right before a try, with its key's row locked (one claim at a time per key): True, a slot of
+    its key taken for this try; False, its key has ALERT_WEBHOOKS_PER_KEY tries in flight (wait);
+    None, another run of this delivery is sending it or has made this try. Raises Refused for one
+    never to send."""
+    if delivery.alert is None:
+        raise Refused("The alert was deleted: its secret is gone, nothing to sign with")
+    now = timezone.now()
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().filter(good_keys(now), pk=delivery.alert.key_id).first()
+        if key is None:
+            raise Refused("The alert's API key was revoked or expired: its alerts are disarmed")
+        sending = Delivery.objects.filter(alert__key_id=key.pk, sending_until__gt=now)
+        if sending.filter(pk=delivery.pk).exists():
+            return None
+        if sending.count() >= settings.ALERT_WEBHOOKS_PER_KEY:
+            return False
+        lease = timedelta(seconds=settings.ALERT_WEBHOOK_TIMEOUT + SLOT_MARGIN_SECONDS)
+        # Only if this try is still the next one (another run may have made it meanwhile).
+        this_try = Delivery.objects.filter(pk=delivery.pk, state=Delivery.PENDING, attempts=delivery.attempts)
+        return True if this_try.update(sending_until=now + lease) else None
+
+
 def attempt_delivery(delivery_id: str) -> float | None:
     """One try of a pending delivery, logged (an attempt row whatever happens); returns the wait
-    before the next try, or None when it is finished (delivered, given up, or not pending)."""
+    before the next try, or None when it is finished (delivered, given up, or not pending).
+    A delivery whose key has its most tries in flight is not tried: it waits (no try logged)."""
     delivery = Delivery.objects.select_related("alert").filter(pk=delivery_id, state=Delivery.PENDING).first()
     if delivery is None:
         return None
     number = delivery.attempts + 1
     at, started = timezone.now(), time.perf_counter()
-    status, error = None, ""
+    status, error, excerpt, refused = None, "", "", False
     try:
-        if delivery.alert is None:
-            raise InvalidInput("The alert was deleted: its secret is gone, nothing to sign with")
+        claimed = _claim(delivery)
+        if claimed is None:
+            return None  # a duplicate run (the sweep's, say): the run sending it goes on
+        if not claimed:
+            wait = webhooks.jittered(DEFER_SECONDS, random.random())
+            Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=wait))
+            return wait
         # Checked again (DNS may have changed), and the connection pinned to the address checked.
         target = webhooks.pin_target(delivery.url, settings.ALERT_WEBHOOK_ALLOW_PRIVATE)
         body = delivery.body.encode()
-        stamp = int(time.time())
-        with httpx.Client(timeout=settings.ALERT_WEBHOOK_TIMEOUT) as client:
-            response = client.post(target.url, content=body, headers={
-                "Content-Type": "application/json", "User-Agent": "cryptosite-webhooks/1",
-                webhooks.TIMESTAMP_HEADER: str(stamp),
-                webhooks.SIGNATURE_HEADER: webhooks.signature(delivery.alert.secret, stamp, body),
-                webhooks.DELIVERY_HEADER: str(delivery.id),
-                **target.headers,
-            }, extensions=target.extensions)
-        status = response.status_code
+        headers = {"Content-Type": "application/json", "User-Agent": "cryptosite-webhooks/1",
+                   **webhooks.signed_headers(delivery.alert.secret, str(delivery.id), int(time.time()), body), **target.headers}
+        answer = sender.post(target.url, body, headers, target.extensions, settings.ALERT_WEBHOOK_TIMEOUT)
+        status, excerpt = answer.status, answer.excerpt
+    except Refused as exc:
+        error, refused = str(exc), True
     except InvalidInput as exc:
         error = str(exc)
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    except Exception as exc:  # anything else is logged as this try's error, and tried again
+    except Exception as exc:  # anything else (the deadline too) is logged as this try's error, and tried again
         error = f"{type(exc).__name__}: {exc}"
     duration = int((time.perf_counter() - started) * 1000)
     ok = status is not None and 200 <= status < 300
     schedule = _schedule()
-    finished = ok or number > len(schedule) or delivery.alert is None
+    finished = ok or number > len(schedule) or refused
     wait = None if finished else webhooks.jittered(schedule[number - 1], random.random())
     try:
         with transaction.atomic():
             DeliveryAttempt.objects.create(delivery=delivery, number=number, at=at, status_code=status,
-                                           error=error[:300], duration_ms=duration)
+                                           error=error[:300], response=excerpt[:300], duration_ms=duration)
             Delivery.objects.filter(pk=delivery.pk).update(
                 attempts=number, state=(Delivery.DELIVERED if ok else Delivery.FAILED) if finished else Delivery.PENDING,
-                finished_at=timezone.now() if finished else None,
+                finished_at=timezone.now() if finished else None, sending_until=None,
                 next_attempt_at=timezone.now() + timedelta(seconds=wait or 0))
     except IntegrityError:  # this try's number is logged already: a duplicate run of the task
         return None
@@ -347,3 +407,15 @@ def requeue_overdue(now=None) -> int:
         log.warning("%d webhook deliveries were overdue; queued again", len(ids))
         _enqueue(ids)
     return len(ids)
+
+
+def prune_deliveries(now: datetime | None = None) -> int:
+    """Delete finished deliveries (delivered or given up), with their tries, older than
+    ALERT_DELIVERY_LOG_DAYS; pending ones are kept whatever their age. Returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.ALERT_DELIVERY_LOG_DAYS)
+    old = Delivery.objects.exclude(state=Delivery.PENDING).filter(finished_at__lt=cutoff)
+    pruned = 0
+    while ids := list(old.values_list("pk", flat=True)[:1000]):  # in batches: a short lock each
+        Delivery.objects.filter(pk__in=ids).delete()
+        pruned += len(ids)
+    return pruned

@@ -5,8 +5,16 @@ A receiver verifies a delivery by computing HMAC-SHA256 over f"{timestamp}.{body
 `X-Cryptosite-Timestamp` header, a dot, the raw body bytes) with the alert's secret and comparing
 its hex digest with the `v1=` value of `X-Cryptosite-Signature` in constant time; it should also
 refuse a timestamp far from its own clock (replays). `verify_signature` is that check.
+
+Each delivery is also signed in the Standard Webhooks scheme (https://www.standardwebhooks.com),
+which its libraries verify: `webhook-id` (the delivery id, the same at every try),
+`webhook-timestamp`, and `webhook-signature` = "v1," + base64 HMAC-SHA256 of f"{id}.{timestamp}.{body}"
+under the key the alert's secret encodes (`standard_key`). The secret needs no second form: it is
+"whsec_" and 48 hex digits, which is valid base64 too (of 36 bytes), so the one string the client
+was given is what both schemes verify with.
 """
 
+import base64
 import hashlib
 import hmac
 import ipaddress
@@ -21,6 +29,9 @@ from market.domain.errors import InvalidInput
 SIGNATURE_HEADER = "X-Cryptosite-Signature"
 TIMESTAMP_HEADER = "X-Cryptosite-Timestamp"
 DELIVERY_HEADER = "X-Cryptosite-Delivery"
+STANDARD_ID_HEADER = "webhook-id"
+STANDARD_TIMESTAMP_HEADER = "webhook-timestamp"
+STANDARD_SIGNATURE_HEADER = "webhook-signature"
 MAX_URL_LENGTH = 2000
 
 Resolver = Callable[[str, int], list[str]]
@@ -107,6 +118,27 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     """The `X-Cryptosite-Signature` value: v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"v1={mac.hexdigest()}"
+
+
+def standard_key(secret: str) -> bytes:
+    """The Standard Webhooks key of a secret: the base64 after "whsec_" decoded, as its libraries do
+    (padding optional)."""
+    return base64.b64decode(secret.removeprefix("whsec_") + "==")
+
+
+def standard_signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value: v1,<base64 HMAC-SHA256(standard_key(secret), f"{id}.{timestamp}.{body}")>."""
+    mac = hmac.new(standard_key(secret), f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode()
+
+
+def signed_headers(secret: str, delivery_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Both schemes' headers of one try."""
+    return {
+        TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: signature(secret, timestamp, body), DELIVERY_HEADER: delivery_id,
+        STANDARD_ID_HEADER: delivery_id, STANDARD_TIMESTAMP_HEADER: str(timestamp),
+        STANDARD_SIGNATURE_HEADER: standard_signature(secret, delivery_id, timestamp, body),
+    }
 
 
 def verify_signature(secret: str, timestamp: str, header: str, body: bytes, tolerance: float = 300,

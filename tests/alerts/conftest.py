@@ -15,8 +15,9 @@ from tests.apikeys.conftest import served  # noqa: F401  (the application as ser
 @pytest.fixture(autouse=True)
 def _alert_settings(settings):
     """Webhooks to this machine's receiver, quick retries (six tries in about a tenth of a second),
-    and no index kept from another test."""
+    repeat alerts without a cooldown (tests/security tests it), and no index kept from another test."""
     settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True
+    settings.ALERT_REPEAT_COOLDOWN_SECONDS = 0
     settings.ALERT_WEBHOOK_TIMEOUT = 0.3
     settings.ALERT_RETRY_BASE_SECONDS = 0.01
     settings.ALERT_RETRY_MAX_SECONDS = 0.02

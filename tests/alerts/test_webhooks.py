@@ -86,3 +86,18 @@ def test_a_delivery_is_pinned_to_the_address_checked_with_the_hosts_name_kept_fo
     assert pin_target("http://127.0.0.1:9000/h", True, resolver()).url == "http://127.0.0.1:9000/h"  # allowed: as it is
     with pytest.raises(InvalidInput):
         pin_target("https://hooks.example.com/x", False, resolver("10.0.0.1"))
+
+
+def test_an_alerts_secret_signs_in_the_standard_webhooks_scheme_as_its_library_does():
+    """The secret as create_alert makes it ("whsec_" and 48 hex digits) is valid base64: the
+    Standard Webhooks key is its decoding, and the signature is the library's own."""
+    from datetime import UTC, datetime
+
+    import standardwebhooks
+
+    from alerts.webhooks import standard_key, standard_signature
+
+    secret, body, stamp = "whsec_" + "0123456789abcdef" * 3, b'{"alert_id":1}', 1_700_000_000
+    assert 24 <= len(standard_key(secret)) <= 64
+    expected = standardwebhooks.Webhook(secret).sign("d-1", datetime.fromtimestamp(stamp, UTC), body.decode())
+    assert standard_signature(secret, "d-1", stamp, body) == expected
