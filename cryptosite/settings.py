@@ -1,8 +1,8 @@
 """Settings for cryptosite.
 
 Every value comes from the environment (see `.env.example`), read once here.
-Development defaults are safe on a laptop; with DEBUG=false the process refuses
-to start without a real SECRET_KEY.
+Defaults are safe on the open internet: DEBUG off, loopback only, no forwarded header believed;
+the process refuses to start without a real SECRET_KEY (cryptosite.stack writes one on first start).
 """
 
 import os
@@ -18,19 +18,29 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: a debug page lists every URL and setting. Even with DEBUG on, such a page is
+# shown to this machine only (cryptosite.middleware.LocalDebugPagesMiddleware).
+DEBUG = env.bool("DEBUG", default=False)
 DEMO = env.bool("DEMO", default=False)
 
+# The secret: SECRET_KEY, else the file SECRET_KEY_FILE names (`make run` writes a random one there
+# on first start: cryptosite.stack), so a new install is never signed with a key known to everyone.
+# Several hosts must share one: set SECRET_KEY (compose requires it).
+SECRET_KEY_FILE = BASE_DIR / env.str("SECRET_KEY_FILE", default="var/secret_key")  # relative: to this project
 _DEV_SECRET = "dev-insecure-key-do-not-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY and SECRET_KEY_FILE.is_file():
+    SECRET_KEY = SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false.")
+        raise ImproperlyConfigured(f"SECRET_KEY must be set when DEBUG is false (or written to {SECRET_KEY_FILE}: "
+                                   "`make run` does that on first start).")
     SECRET_KEY = _DEV_SECRET
 elif not DEBUG and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 32):
     raise ImproperlyConfigured("SECRET_KEY must be a real secret of at least 32 characters.")
 
-HOST = env.str("HOST", default="0.0.0.0")
+# Loopback unless told otherwise: exposing the server is a decision (README, "Exposing it").
+HOST = env.str("HOST", default="127.0.0.1")
 PORT = env.int("PORT", default=8000)
 # Server processes sharing the port (cryptosite.serve), and the threads each gives Django's
 # synchronous views (cryptosite.handler); the hot reads and WebSockets never wait for those.
@@ -70,9 +80,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cryptosite.middleware.LocalDebugPagesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "cryptosite.middleware.JsonErrorMiddleware",
-    "cryptosite.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "cryptosite.ratelimit.RateLimitMiddleware",
@@ -171,6 +181,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cryptosite-demo" if DEMO else "cryptosite"
+# Webhook deliveries have a queue of their own, consumed by a worker of their own (`-Q webhooks`;
+# the others' worker runs `-Q tasks`), so a slow receiver never holds up a price poll. A worker
+# started without -Q consumes both.
+ALERT_WEBHOOK_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-webhooks"
+CELERY_TASK_QUEUES = {
+    name: {"exchange": name, "routing_key": name, "alias": alias}
+    for name, alias in ((CELERY_TASK_DEFAULT_QUEUE, "tasks"), (ALERT_WEBHOOK_QUEUE, "webhooks"))
+}
+CELERY_TASK_ROUTES = {"alerts.tasks.deliver_webhook": {"queue": ALERT_WEBHOOK_QUEUE}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": "cryptosite-demo:" if DEMO else "cryptosite:"}
 
 # --- Market data --------------------------------------------------------------------------
@@ -180,6 +199,13 @@ POLL_INTERVAL = env.float("POLL_INTERVAL", default=5.0)
 CANDLE_SYNC_INTERVAL = env.float("CANDLE_SYNC_INTERVAL", default=30.0)
 TICK_RETENTION_DAYS = env.int("TICK_RETENTION_DAYS", default=30)
 BACKFILL_CANDLES = env.int("BACKFILL_CANDLES", default=1000)
+# Untracked markets (any symbol an exchange lists, asked for by anyone): the server stores data for
+# at most UNTRACKED_MARKETS_MAX of them at a time (a new one beyond that is a 503), only their
+# newest UNTRACKED_CANDLES candles per timeframe (older ones asked for are fetched and served, not
+# stored), and forgets them with their candles UNTRACKED_RETENTION_HOURS after they were last used.
+UNTRACKED_MARKETS_MAX = env.int("UNTRACKED_MARKETS_MAX", default=100)
+UNTRACKED_CANDLES = env.int("UNTRACKED_CANDLES", default=1000)
+UNTRACKED_RETENTION_HOURS = env.float("UNTRACKED_RETENTION_HOURS", default=24.0)
 EXCHANGE_TIMEOUT = env.float("EXCHANGE_TIMEOUT", default=10.0)
 
 SANDBOX_PORT = env.int("SANDBOX_PORT", default=8090)
@@ -227,10 +253,17 @@ RATE_LIMIT = env.str("RATE_LIMIT", default="100/m")
 ADMIN_LOGIN_RATE_LIMIT = env.str("ADMIN_LOGIN_RATE_LIMIT", default="10/m")
 # API keys (apikeys): each tier's rate, in RATE_LIMIT's syntax, counted per key instead of per IP.
 API_KEY_TIERS = env.dict("API_KEY_TIERS", default={"standard": "1000/m", "pro": "10000/m"})
-NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+# Proxies (addresses or CIDRs) whose X-Forwarded-For is believed (cryptosite.clientip); none by
+# default, so a client cannot choose its own address.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# Replaced by TRUSTED_PROXIES: set to anything but 0, the system check refuses to start (market.checks).
+NUM_PROXIES = env.str("NUM_PROXIES", default="")
 MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)
 # /metrics (Prometheus): to this machine only, or with `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# /health checks the database and Redis at most once per this many seconds (shared by every
+# process through Redis); prices' freshness is read at every request (cryptosite.health).
+HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
 # --- Price alerts (alerts) ------------------------------------------------------------------
@@ -238,7 +271,15 @@ ALERTS_PER_KEY = env.int("ALERTS_PER_KEY", default=1000)
 # Webhooks to loopback, private, link-local... addresses are refused unless this is on (the demo
 # and the tests turn it on to reach a receiver on this machine).
 ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=DEMO)
+# Seconds one try of a webhook may take in all (connecting, sending, the answer's status and its
+# first bytes), whatever the receiver does: a receiver that drips bytes cannot hold a worker longer.
 ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=10.0)
+# Tries of one API key's webhooks sent at once; its other deliveries wait their turn (not lost).
+ALERT_WEBHOOKS_PER_KEY = env.int("ALERT_WEBHOOKS_PER_KEY", default=4)
+# A repeat alert fires again only on a price at least this many seconds after the one that last fired it.
+ALERT_REPEAT_COOLDOWN_SECONDS = env.float("ALERT_REPEAT_COOLDOWN_SECONDS", default=60.0)
+# Finished deliveries (and their tries) are deleted from the log after this many days.
+ALERT_DELIVERY_LOG_DAYS = env.int("ALERT_DELIVERY_LOG_DAYS", default=30)
 # A failed delivery is tried again after ALERT_RETRY_BASE_SECONDS, doubling up to
 # ALERT_RETRY_MAX_SECONDS per wait (with jitter), for ALERT_RETRY_FOR_SECONDS in all; then given up.
 # A wait stays under the Redis broker's visibility timeout (an hour), past which a delayed task is
@@ -252,6 +293,12 @@ ALERT_RETRY_FOR_SECONDS = env.float("ALERT_RETRY_FOR_SECONDS", default=86400.0)
 # project's directory); unset = the bundled model.
 _sentiment_model = env.str("SENTIMENT_MODEL", default="").strip()
 SENTIMENT_MODEL = BASE_DIR / _sentiment_model if _sentiment_model else None
+# Characters scored per request, all texts together: scoring takes the server's CPU while it runs
+# (about 4 µs a character at worst), so this bounds it whatever MAX_BODY_BYTES allows. The
+# default is the most characters a 64 KiB body can carry (each takes a byte at least), so every
+# request the default body limit admits stays legal; at least 10,000 (one text of the contract's
+# longest), checked at start (sentiment.checks).
+SENTIMENT_MAX_REQUEST_CHARS = env.int("SENTIMENT_MAX_REQUEST_CHARS", default=64 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["cryptosite.renderers.ORJSONRenderer"],
@@ -297,6 +344,11 @@ WS_HEARTBEAT_SECONDS = env.float("WS_HEARTBEAT_SECONDS", default=30.0)
 WS_MAX_BUFFERED_BYTES = env.int("WS_MAX_BUFFERED_BYTES", default=256 * 1024)
 # The kernel send buffer of each WebSocket (0 = the OS's autotuning, up to megabytes each).
 WS_SEND_BUFFER_BYTES = env.int("WS_SEND_BUFFER_BYTES", default=256 * 1024)
+# Open WebSockets per client address (cryptosite.clientip.rate_client), across every server
+# process (counted in Redis; 0 = no cap). Each is leased for WS_CONNECTION_LEASE_SECONDS and renewed
+# while open, so the connections of a process that died stop counting once their lease runs out.
+WS_MAX_CONNECTIONS_PER_IP = env.int("WS_MAX_CONNECTIONS_PER_IP", default=50)
+WS_CONNECTION_LEASE_SECONDS = env.float("WS_CONNECTION_LEASE_SECONDS", default=60.0)
 
 # --- Widgets and framing ------------------------------------------------------------------
 # Who may frame the widget pages (CSP frame-ancestors); everything else is never framable.
@@ -318,7 +370,10 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # --- Security (production behind a proxy) -------------------------------------------------
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# TLS is the proxy's: redirect plain HTTP only when a proxy says which requests were HTTPS
+# (USE_X_FORWARDED_PROTO), or when asked; `make run` on loopback serves plain HTTP.
+USE_X_FORWARDED_PROTO = env.bool("USE_X_FORWARDED_PROTO", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=USE_X_FORWARDED_PROTO)
 SECURE_REDIRECT_EXEMPT = [r"^health$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
@@ -327,7 +382,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-if env.bool("USE_X_FORWARDED_PROTO", default=False):
+if USE_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -3,8 +3,8 @@ end-to-end tests.
 
 Processes: an embedded Redis (when REDIS_URL is unset), the sandbox exchange (DEMO=1),
 the web server (HTTP + WebSocket, WEB_CONCURRENCY processes), the ingest process (the exchanges'
-live feeds), one Celery worker and exactly one Celery beat. Each child dies with this process (PR_SET_PDEATHSIG); a child that exits is started
-again; Ctrl-C or SIGTERM stops them all, in order, and waits.
+live feeds), one Celery worker for polls and syncs, one for webhooks, and exactly one Celery beat.
+Each child dies with this process (PR_SET_PDEATHSIG); a child that exits is started again; Ctrl-C or SIGTERM stops them all, in order, and waits.
 
     python -m cryptosite.stack [--demo] [--no-migrate]
 """
@@ -12,6 +12,7 @@ again; Ctrl-C or SIGTERM stops them all, in order, and waits.
 import argparse
 import ctypes
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -125,14 +126,29 @@ class Stack:
 
     @property
     def host(self) -> str:
-        return self.env.get("HOST", "0.0.0.0")
+        return self.env.get("HOST") or "127.0.0.1"
 
     @property
     def port(self) -> int:
         return int(self.env.get("PORT", "8000"))
 
+    def ensure_secret_key(self) -> None:
+        """A random SECRET_KEY of this install's own, written once to SECRET_KEY_FILE (var/secret_key)
+        when none is set: DEBUG is off by default, and then Django refuses to start without one."""
+        if self.env.get("SECRET_KEY"):
+            return
+        path = BASE_DIR / (self.env.get("SECRET_KEY_FILE") or self.workdir / "secret_key")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
+
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.ensure_secret_key()
         if self.demo:
             self.env["DEMO"] = "1"
             # Price alerts' webhooks may reach a receiver on this machine (a .env cannot turn it off here).
@@ -155,9 +171,13 @@ class Stack:
             web = self._spawn("web", [sys.executable, "-m", "cryptosite.serve", "-b", self.host, "-p", str(self.port)])
             # The exchanges' live feeds (FEEDS); the poller below stands in for a feed that is down.
             self._spawn("ingest", self.manage("ingest"))
-            self._spawn("worker", [sys.executable, "-m", "celery", "-A", "cryptosite", "worker", "-P", "threads",
-                                   "-c", self.env.get("WORKER_CONCURRENCY", "8"), "--without-gossip",
-                                   "--without-mingle", "-l", "INFO", "-n", f"worker-{os.getpid()}@%h"])
+            # Polls and syncs on one worker, webhooks on another (their queues' aliases: settings'
+            # CELERY_TASK_QUEUES), so a slow receiver never takes a poller's thread.
+            for name, queue, threads in (("worker", "tasks", self.env.get("WORKER_CONCURRENCY", "8")),
+                                         ("webhooks", "webhooks", self.env.get("WEBHOOK_WORKER_CONCURRENCY", "8"))):
+                self._spawn(name, [sys.executable, "-m", "celery", "-A", "cryptosite", "worker", "-P", "threads", "-Q", queue,
+                                   "-c", threads, "--without-gossip", "--without-mingle", "-l", "INFO",
+                                   "-n", f"{name}-{os.getpid()}@%h"])
             schedule = self.workdir / ("celerybeat-demo" if self.demo else "celerybeat")
             self._spawn("beat", [sys.executable, "-m", "celery", "-A", "cryptosite", "beat", "-l", "INFO",
                                  "-s", str(schedule)])

@@ -25,6 +25,10 @@ def beat_schedule() -> dict:
     schedule["poll-books"] = {"task": "market.tasks.poll_books", "schedule": settings.BOOK_INTERVAL,
                               "options": {"expires": settings.BOOK_INTERVAL * 2}}
     schedule["prune-ticks"] = {"task": "market.tasks.prune_old_ticks", "schedule": 3600.0}
+    schedule["prune-untracked"] = {"task": "market.tasks.prune_untracked_markets", "schedule": 3600.0,
+                                   "options": {"expires": 3600.0}}
     schedule["requeue-webhooks"] = {"task": "alerts.tasks.requeue_overdue_deliveries", "schedule": 60.0,
                                     "options": {"expires": 60.0}}
+    schedule["prune-webhook-log"] = {"task": "alerts.tasks.prune_delivery_log", "schedule": 3600.0,
+                                     "options": {"expires": 3600.0}}
     return schedule

@@ -327,9 +327,9 @@ def _worker_pid(stack) -> int:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"celery" in cmdline[1:3] and b"worker" in cmdline:
+        if b"celery" in cmdline[1:3] and b"worker" in cmdline and b"tasks" in cmdline:  # the polls' worker
             return pid
-    raise AssertionError("no Celery worker running")
+    raise AssertionError("no Celery worker for polls running")
 
 
 @pytest.mark.parametrize("moment", [0.2, 2.5])  # during the start-up backfill, then among 1 s polls
