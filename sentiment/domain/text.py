@@ -4,9 +4,10 @@ import re
 
 from .lexicon import MAX_PHRASE_WORDS, PHRASE_STARTS, TERMS
 
-# Every pattern here runs on user text and scans it in linear time: a match is tried from each
-# position at most once, and no quantifier can give back characters to more than a bounded number
-# of retries. tests/sentiment/test_bounds.py times each on its worst cases; keep it so.
+# Every pattern here runs on user text and scans it in linear time: each character is read by a
+# few tries to match at most (a run of digits by two: from its start, and from the number before a
+# dot), never by one try per character before it. tests/sentiment/test_bounds.py times each
+# pattern on its worst cases; keep it so.
 URL = re.compile(r"https?://\S+|www\.\S+")
 CASHTAG = re.compile(r"\$[A-Za-z][A-Za-z0-9.]{0,9}\b")
 MENTION = re.compile(r"@\w+")
