@@ -41,6 +41,7 @@ class Scratch:
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
             "SECURE_SSL_REDIRECT": "false",
             "RATE_LIMIT": "100000000/m",
+            "WS_MAX_CONNECTIONS_PER_IP": "0",  # every benchmark client comes from this one address
             "LOG_LEVEL": "WARNING",
             # As `make run` runs it: every process writes its metrics to files (the slower mode).
             "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "metrics"),

@@ -78,6 +78,18 @@ def client_ip(remote: str | None, forwarded_for: str | None) -> str:
     return str(address)
 
 
+def forwarded_for(headers) -> str | None:
+    """An ASGI scope's X-Forwarded-For headers, joined by commas in order (as Django joins them)."""
+    values = [value.decode("latin-1") for name, value in headers if name == b"x-forwarded-for"]
+    return ",".join(values) if values else None
+
+
+def scope_client(scope) -> str:
+    """What an ASGI connection (HTTP or WebSocket) is counted against: its client's rate_client."""
+    remote = (scope.get("client") or (None,))[0]
+    return rate_client(client_ip(remote, forwarded_for(scope.get("headers", []))))
+
+
 def rate_client(ip: str) -> str:
     """What a budget is counted against: the IPv4 address, or the IPv6 address's /64."""
     address = _address(ip)

@@ -31,7 +31,7 @@ from market.domain.params import ohlc_params
 from market.domain.symbols import price_market
 
 from . import metrics
-from .clientip import client_ip, rate_client
+from .clientip import scope_client
 from .pipeline import PipelinedRedis, RedisStillDown, RedisUnavailable, Script
 from .ratelimit import KEYED_SCRIPT, SCOPE_KEY, SCOPE_KEYS_VERSION, SCRIPT, hit_for, hit_for_key, rule_for
 
@@ -111,12 +111,6 @@ def _header(scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-def _joined_header(scope, name: bytes) -> str | None:
-    """Every header of this name, joined by commas in order (as Django joins them in META)."""
-    values = [value.decode("latin-1") for key, value in scope["headers"] if key == name]
-    return ",".join(values) if values else None
 
 
 def _is_secure(scope) -> bool:
@@ -212,8 +206,7 @@ class Edge:
             return scope
         raw_key = key_from_asgi(scope["headers"])
         if raw_key is None:
-            client = scope.get("client") or (None, None)
-            ip = rate_client(client_ip(client[0], _joined_header(scope, b"x-forwarded-for")))
+            ip = scope_client(scope)
             hit, script = hit_for(*rule_for("GET", scope["path"]), ip, route(query)), _Redis.script
         else:
             verdict = keys.remembered(raw_key)

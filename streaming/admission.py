@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from hiredis import ReplyError
 
-from cryptosite.clientip import client_ip, rate_client
+from cryptosite.clientip import scope_client
 from cryptosite.errors import error_body
 from cryptosite.pipeline import PipelinedRedis, RedisStillDown, RedisUnavailable, Script
 from cryptosite.ratelimit import SCRIPT, Usage, hit_for, rule_for
@@ -95,18 +95,6 @@ class Verdict:
         if self.usage.limited:
             return "Rate limit exceeded"
         return f"Too many connections: at most {settings.WS_MAX_CONNECTIONS_PER_IP} per client address"
-
-
-def _forwarded_for(headers) -> str | None:
-    """Every X-Forwarded-For header, joined by commas in order (as Django joins them in META)."""
-    values = [value.decode("latin-1") for name, value in headers if name == b"x-forwarded-for"]
-    return ",".join(values) if values else None
-
-
-def scope_client(scope) -> str:
-    """What the connection is counted against: its client's address (cryptosite.clientip)."""
-    remote = (scope.get("client") or (None,))[0]
-    return rate_client(client_ip(remote, _forwarded_for(scope.get("headers", []))))
 
 
 class _Leases:

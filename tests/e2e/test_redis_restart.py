@@ -31,7 +31,8 @@ def redis(tmp_path):
 
 @pytest.fixture
 def server(redis, tmp_path):
-    with serving(tmp_path, REDIS_URL=redis.url, WEB_CONCURRENCY="2", RATE_LIMIT="100000/m") as (port, _proc):
+    with serving(tmp_path, REDIS_URL=redis.url, WEB_CONCURRENCY="2", RATE_LIMIT="100000/m",
+                 WS_MAX_CONNECTIONS_PER_IP="0") as (port, _proc):
         yield port
 
 
