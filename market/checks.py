@@ -29,7 +29,7 @@ def market_settings(app_configs, **kwargs):
         try:
             parse_rate(getattr(settings, name))
         except ValueError as exc:
-            errors.append(Error(f"Invalid {name}: {exc}", hint="e.g. 100/m", id="market.E005"))
+            errors.append(Error(f"Invalid {name}: {getattr(settings, name)}", hint=f"{exc}; e.g. 100/m", id="market.E005"))
     if settings.WEB_CONCURRENCY < 1 or settings.WEB_THREADS < 1 or settings.WEB_SERVER not in ("uvicorn", "daphne"):
         errors.append(Error("WEB_CONCURRENCY and WEB_THREADS must be 1 or more, WEB_SERVER uvicorn or daphne", id="market.E008"))
     if not 1 <= settings.BACKFILL_CANDLES <= 10_000:

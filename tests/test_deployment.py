@@ -40,7 +40,7 @@ def test_the_deploy_checklist_is_clean_in_production_mode():
 
 
 def test_bad_settings_are_reported_by_system_checks():
-    result = manage("check", env_extra={"EXCHANGES": "binance,mtgox", "RATE_LIMIT": "lots",
+    result = manage("check", env_extra={"SECRET_KEY": PROD["SECRET_KEY"], "EXCHANGES": "binance,mtgox", "RATE_LIMIT": "lots",
                                         "ADMIN_LOGIN_RATE_LIMIT": "often", "WEB_SERVER": "gunicorn"})
     assert result.returncode != 0
     assert "Unknown exchange in EXCHANGES: mtgox" in result.stderr and "Invalid RATE_LIMIT" in result.stderr
