@@ -28,7 +28,7 @@ from apikeys import usage as key_usage
 from apikeys.credentials import key_from_meta
 
 from .cache import redis_client
-from .clientip import client_ip, rate_client
+from .clientip import counted_as
 from .errors import error_response
 
 log = logging.getLogger(__name__)
@@ -243,7 +243,7 @@ class RateLimitMiddleware:
             rule = rule_for(request.method, request.path)
             if rule is None:
                 return self.get_response(request)
-            ip = rate_client(client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR")))
+            ip = counted_as(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
             # Keys lift the API's budget; they never lift another (admin login attempts).
             raw = _request_key(request) if rule[0] == "http" else None
             if raw is not None:
