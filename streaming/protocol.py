@@ -1,6 +1,8 @@
-"""The /ws protocol's client messages, parsed and validated with the same rules as REST."""
+"""The /ws protocol: the client's messages, parsed and validated with the same rules as REST, the
+close codes, and the shapes of the server's replies."""
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -15,6 +17,10 @@ from market.indicators.spec import Indicator, parse_indicators
 from .filters import MAX_CHANGE_PCT, MAX_INTERVAL_SECONDS
 
 CHANNELS = ("prices", "ohlc", "book")
+CLOSE_POLICY = 1008
+CLOSE_UNAVAILABLE = 1011
+CLOSE_TOO_BIG = 1009
+CLOSE_UNAUTHORIZED = 4401  # a wrong, revoked or expired API key (4000 + HTTP's 401)
 BOOK_DEPTH_DEFAULT, BOOK_DEPTH_MAX = 10, 100
 
 
@@ -123,3 +129,46 @@ def parse_alert_id(message: dict) -> str:
     if not isinstance(alert_id, str) or not alert_id:
         raise ProtocolError(f"Invalid id: {alert_id!s:.40}. Must be an alert's id, as in alert_set")
     return alert_id
+
+
+def parse_auth_key(message: dict) -> str:
+    """The raw API key an `auth` message carries."""
+    raw = message.get("key")
+    if not isinstance(raw, str):
+        raise ProtocolError("Missing key: {\"type\": \"auth\", \"key\": \"<API key>\"}")
+    return raw
+
+
+# --- the server's replies ----------------------------------------------------------------------
+def confirmation(sub: Subscription, kind: str) -> dict:
+    """A `subscribed` or `unsubscribed` reply."""
+    verb = "Subscribed to" if kind == "subscribed" else "Unsubscribed from"
+    payload = {"type": kind, "symbol": sub.symbol, "message": f"{verb} {sub.symbol} updates", "source": sub.source}
+    if sub.channel != "prices":
+        payload.update(channel=sub.channel, timeframe=sub.timeframe)
+    if sub.indicators:
+        payload["indicators"] = [i.key for i in sub.indicators]
+    if sub.depth:
+        payload["depth"] = sub.depth
+    if sub.filtered and kind == "subscribed":
+        payload.update(min_interval=sub.min_interval, min_change_pct=sub.min_change_pct)
+    return payload
+
+
+def subscriptions_message(subscriptions: Iterable[Subscription], alerts: list[dict]) -> dict:
+    """The reply to `get_subscriptions`: the symbols, each subscription as asked for, the alerts."""
+    subscriptions = list(subscriptions)
+    symbols = list(dict.fromkeys(s.symbol for s in subscriptions))
+    detail = [
+        {"symbol": s.symbol, "source": s.source, "channel": s.channel, **({"timeframe": s.timeframe} if s.timeframe else {}),
+         **({"indicators": [i.key for i in s.indicators]} if s.indicators else {}),
+         **({"depth": s.depth} if s.depth else {}),
+         **({"min_interval": s.min_interval, "min_change_pct": s.min_change_pct} if s.filtered else {})}
+        for s in subscriptions
+    ]
+    return {"type": "subscriptions", "symbols": symbols, "subscriptions": detail, "alerts": alerts}
+
+
+def book_message(data: dict, depth: int) -> dict:
+    """A `book` message cut to a subscriber's depth (the bands are the fetched book's)."""
+    return {"type": "book", **data, "depth": depth, "bids": data["bids"][:depth], "asks": data["asks"][:depth]}
