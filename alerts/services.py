@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 import httpx
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
@@ -33,7 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apikeys.models import ApiKey
-from cryptosite.cache import redis_client
+from core.cache import redis_client
 from market import selectors as market_selectors
 from market import services as market_services
 from market.domain.alerts import AlertSpec
@@ -281,12 +282,15 @@ def _delivery(alert: dict, tick: StoredTick, price: float, now, extra: dict) -> 
                     body=json.dumps(payload, separators=(",", ":")))
 
 
-def _enqueue(ids: list[str]) -> None:
-    from .tasks import deliver_webhook
+# The delivery task, by name: alerts.tasks imports this module, never the other way round. The
+# signature resolves to the registered task, so its routing (its own queue) and eager mode apply.
+DELIVER_TASK = "alerts.tasks.deliver_webhook"
 
+
+def _enqueue(ids: list[str]) -> None:
     for delivery_id in ids:
         try:
-            deliver_webhook.delay(delivery_id)
+            current_app.signature(DELIVER_TASK, args=(delivery_id,)).delay()
         except Exception as exc:  # the broker away: the delivery stays pending in the log
             log.error("webhook delivery %s not queued: %s", delivery_id, exc)
 

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.checks import Error, register
 
-from cryptosite.ratelimit import parse_rate
+from core.ratelimit import parse_rate
 
 
 @register()

@@ -6,7 +6,7 @@ import time
 
 from django.conf import settings
 
-from cryptosite.cache import redis_client
+from core.cache import redis_client
 
 USAGE_DAYS = 8
 

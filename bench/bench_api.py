@@ -20,7 +20,7 @@ import threading
 import time
 from decimal import Decimal
 
-from cryptosite.cache import redis_client
+from core.cache import redis_client
 from cryptosite.stack import free_port, wait_for_port
 
 from .common import Report

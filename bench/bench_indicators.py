@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import talib
 
-from cryptosite.cache import redis_client
+from core.cache import redis_client
 
 from .common import Report, percentile
 

@@ -19,7 +19,8 @@ import daphne.http_protocol
 from daphne.http_protocol import WebRequest
 from django.conf import settings
 
-from .errors import error_body
+from core.errors import error_body
+
 from .handler import too_large_message
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ request over its limit), goes on to Django, with the rate-limit count the edge a
 A request with an API key is answered here only when this process already trusts the key and the
 keys' version read in the same round trip says it still may (cryptosite.ratelimit.KEYED_SCRIPT);
 a key it has not verified, or a wrong one, goes on to Django, which verifies it or answers 401.
-Every request's endpoint, status and time are counted here too (cryptosite.metrics).
+Every request's endpoint, status and time are counted here too (core.metrics).
 """
 
 import asyncio
@@ -25,15 +25,16 @@ from hiredis import ReplyError
 
 from apikeys import selectors as keys
 from apikeys.credentials import key_from_asgi
+from core import metrics
+from core.clientip import scope_client
+from core.pipeline import PipelinedRedis, RedisStillDown, RedisUnavailable, Script
+from core.ratelimit import KEYED_SCRIPT, SCRIPT, hit_for, rule_for
 from market import documents, selectors
 from market.domain.errors import MarketError
 from market.domain.params import ohlc_params
 from market.domain.symbols import price_market
 
-from . import metrics
-from .clientip import scope_client
-from .pipeline import PipelinedRedis, RedisStillDown, RedisUnavailable, Script
-from .ratelimit import KEYED_SCRIPT, SCOPE_KEY, SCOPE_KEYS_VERSION, SCRIPT, hit_for, hit_for_key, rule_for
+from .ratelimit import SCOPE_KEY, SCOPE_KEYS_VERSION, hit_for_key
 
 log = logging.getLogger(__name__)
 

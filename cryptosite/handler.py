@@ -16,18 +16,16 @@ closed, so the rest is never read. What is kept (at most the limit) stays in mem
 """
 
 import io
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.db import connections
 from django.urls import set_script_prefix
 
-from .errors import error_response
+from core.errors import error_response
+from core.threads import executor
 
 
 class BodyRefused(Exception):
@@ -56,32 +54,6 @@ def declared_length(headers) -> int | None:
     if length > settings.MAX_BODY_BYTES:
         raise BodyRefused(413, too_large_message())
     return length
-
-_executor: ThreadPoolExecutor | None = None
-
-
-def executor() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=settings.WEB_THREADS, thread_name_prefix="django")
-    return _executor
-
-
-def close_connections() -> None:
-    """Every pool thread closes its database connections (so that a test database can be dropped,
-    or before a fork). Each job waits for the others, so each lands on a thread of its own."""
-    if _executor is None:
-        return
-    workers = _executor._max_workers
-    barrier = threading.Barrier(workers)
-
-    def close() -> None:
-        connections.close_all()
-        barrier.wait(timeout=30)
-
-    for job in [_executor.submit(close) for _ in range(workers)]:
-        job.result()
-
 
 class ThreadedASGIHandler(ASGIHandler):
     def __init__(self):

@@ -4,6 +4,7 @@ the broker and every source) and GET /metrics (Prometheus, cryptosite.metrics)."
 import hmac
 import os
 import threading
+import time
 
 import redis
 from django.conf import settings
@@ -11,16 +12,17 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import metrics
+from core.clientip import is_local
+from core.errors import error_response
 from market import selectors
-
-from . import metrics
-from .clientip import is_local
-from .errors import error_response
 
 # /health is not rate limited, so anyone may call it as often as they like: it must cost next to
 # nothing. The dependency checks are kept in Redis for HEALTH_CACHE_SECONDS (shared by every
@@ -145,6 +147,37 @@ class HealthView(APIView):
         return Response(body, status=503 if status == "down" else 200)
 
 
+class _ScrapeTime:
+    """Read when /metrics is scraped: how old each tracked market's newest price is, and how many
+    tasks wait in Celery's queue."""
+
+    def collect(self):
+        from django.conf import settings
+
+        from market import selectors
+
+        age = GaugeMetricFamily("cryptosite_price_age_seconds", "Age of the newest stored price", labels=["source", "symbol"])
+        now = time.time() * 1000
+        for tick in selectors.latest_ticks(selectors.tracked_by_source()):
+            age.add_metric([tick.source, tick.symbol], max(0.0, (now - tick.received_ms) / 1000))
+        yield age
+        queue = GaugeMetricFamily("cryptosite_celery_queue_depth", "Tasks waiting in the Celery queue")
+        try:
+            import redis
+
+            client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
+            prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+            queue.add_metric([], client.llen(f"{prefix}{settings.CELERY_TASK_DEFAULT_QUEUE}"))
+            client.close()
+        except Exception:  # the broker is down: /health says so; the depth is unknown
+            pass
+        yield queue
+
+
+_scrape_time = CollectorRegistry(auto_describe=False)
+_scrape_time.register(_ScrapeTime())
+
+
 def metrics_view(request):
     """Prometheus metrics: to this machine only, or to whoever sends `Authorization: Bearer
     <METRICS_TOKEN>` when that is set (behind TRUSTED_PROXIES, the client is the proxied one)."""
@@ -156,5 +189,5 @@ def metrics_view(request):
             return error_response(401, "Metrics need the bearer token set in METRICS_TOKEN")
     elif not is_local(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR")):
         return error_response(403, "Metrics are served to this machine only; set METRICS_TOKEN to read them from elsewhere")
-    body, content_type = metrics.exposition()
+    body, content_type = metrics.exposition(_scrape_time)
     return HttpResponse(body, content_type=content_type)

@@ -8,8 +8,8 @@ from django.db import InterfaceError, OperationalError
 from django.views import defaults
 from redis.exceptions import RedisError
 
-from .clientip import is_local
-from .errors import error_response
+from core.clientip import is_local
+from core.errors import error_response
 
 log = logging.getLogger(__name__)
 

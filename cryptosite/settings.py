@@ -144,7 +144,7 @@ REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_POR
 
 CACHES = {
     "default": {
-        "BACKEND": "cryptosite.cache.FastRedisCache",
+        "BACKEND": "core.cache.FastRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "cryptosite-demo" if DEMO else "cryptosite",
         "TIMEOUT": 300,
@@ -253,7 +253,7 @@ RATE_LIMIT = env.str("RATE_LIMIT", default="100/m")
 ADMIN_LOGIN_RATE_LIMIT = env.str("ADMIN_LOGIN_RATE_LIMIT", default="10/m")
 # API keys (apikeys): each tier's rate, in RATE_LIMIT's syntax, counted per key instead of per IP.
 API_KEY_TIERS = env.dict("API_KEY_TIERS", default={"standard": "1000/m", "pro": "10000/m"})
-# Proxies (addresses or CIDRs) whose X-Forwarded-For is believed (cryptosite.clientip); none by
+# Proxies (addresses or CIDRs) whose X-Forwarded-For is believed (core.clientip); none by
 # default, so a client cannot choose its own address.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 # Replaced by TRUSTED_PROXIES: set to anything but 0, the system check refuses to start (market.checks).
@@ -306,7 +306,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "cryptosite.errors.drf_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.drf_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": False,
     # `format` is a query parameter of /history (format=csv), not a renderer switch.
@@ -344,7 +344,7 @@ WS_HEARTBEAT_SECONDS = env.float("WS_HEARTBEAT_SECONDS", default=30.0)
 WS_MAX_BUFFERED_BYTES = env.int("WS_MAX_BUFFERED_BYTES", default=256 * 1024)
 # The kernel send buffer of each WebSocket (0 = the OS's autotuning, up to megabytes each).
 WS_SEND_BUFFER_BYTES = env.int("WS_SEND_BUFFER_BYTES", default=256 * 1024)
-# Open WebSockets per client address (cryptosite.clientip.rate_client), across every server
+# Open WebSockets per client address (core.clientip.rate_client), across every server
 # process (counted in Redis; 0 = no cap). Each is leased for WS_CONNECTION_LEASE_SECONDS and renewed
 # while open, so the connections of a process that died stop counting once their lease runs out.
 WS_MAX_CONNECTIONS_PER_IP = env.int("WS_MAX_CONNECTIONS_PER_IP", default=50)

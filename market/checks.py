@@ -3,8 +3,8 @@
 from django.conf import settings
 from django.core.checks import Error, register
 
-from cryptosite.clientip import parse_proxies
-from cryptosite.ratelimit import parse_rate
+from core.clientip import parse_proxies
+from core.ratelimit import parse_rate
 
 from .domain.errors import InvalidInput
 from .domain.symbols import KNOWN_SOURCES, normalize_symbol

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
 
-from cryptosite.cache import redis_client
+from core.cache import redis_client
 
 from . import selectors
 from .payloads import coins_payload, price_payload, prices_payload

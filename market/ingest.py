@@ -32,7 +32,7 @@ from django.db import close_old_connections, connections
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from cryptosite import metrics
+from core import metrics
 
 from . import aio, documents, selectors, services
 from .domain.feeds import Ack, Alive, CandleUpdate, Rejected, Sequences, Throttle, Trade, reconnect_delay

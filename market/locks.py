@@ -12,7 +12,7 @@ from django.core.cache import cache
 from redis.exceptions import LockNotOwnedError
 from redis.lock import Lock
 
-from cryptosite.cache import redis_client
+from core.cache import redis_client
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.module_loading import import_string
 
-from cryptosite import metrics
+from core import metrics
 
 from . import selectors, services
 from .depth import services as depth

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from hiredis import ReplyError
 
-from cryptosite.clientip import scope_client
-from cryptosite.errors import error_body
-from cryptosite.pipeline import PipelinedRedis, RedisStillDown, RedisUnavailable, Script
-from cryptosite.ratelimit import SCRIPT, Usage, hit_for, rule_for
+from core.clientip import scope_client
+from core.errors import error_body
+from core.pipeline import PipelinedRedis, RedisStillDown, RedisUnavailable, Script
+from core.ratelimit import SCRIPT, Usage, hit_for, rule_for
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import socket
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 
-from cryptosite import metrics
+from core import metrics
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.exceptions import InvalidState
 from websockets.protocol import State
 
-from cryptosite import metrics
+from core import metrics
 
 SEND_NOW = "cryptosite.websocket.send_now"
 

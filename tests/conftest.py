@@ -5,7 +5,7 @@ import pytest
 from django.core.cache import cache
 
 from apikeys import selectors as api_key_selectors
-from cryptosite import handler
+from core import threads
 from cryptosite.stack import free_port, redis_server_binary, wait_for_port
 from market import selectors
 from market.exchanges import http as exchange_http
@@ -23,7 +23,7 @@ def _clean_shared_state():
     exchange_http.reset_state()
     # Requests through the served application ran on its thread pool: close those threads' database
     # connections (PostgreSQL cannot drop the test database while they are open).
-    handler.close_connections()
+    threads.close_connections()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from cryptosite.pipeline import PipelinedRedis, RedisUnavailable, Script
+from core.pipeline import PipelinedRedis, RedisUnavailable, Script
 from tests.conftest import OwnRedis
 
 

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from apikeys.credentials import key_from_meta
 from apikeys.selectors import key_of_request
-from cryptosite.errors import error_body
+from core.errors import error_body
 from market.api import serializers as market_s
 from market.api.views import ERRORS
 

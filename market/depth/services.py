@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
-from cryptosite.cache import redis_client
+from core.cache import redis_client
 
 from .. import aio
 from ..domain.errors import MarketError

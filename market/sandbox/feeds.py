@@ -28,11 +28,11 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ..domain.timeframes import TIMEFRAMES, align
-from .server import Market, _fmt8
+from .faults import FeedFaults
+from .server import Market, fmt8
 
 log = logging.getLogger(__name__)
 
-FEED_MODES = ("drop", "stall", "garbage", "skip")
 KRAKEN_INTERVALS = {1: "1m", 5: "5m", 15: "15m", 30: "30m", 60: "1h", 240: "4h", 1440: "1d", 10080: "1w", 21600: None}
 GARBAGE = '{"stream": "btcusdt@aggTrade", "data": {"e": \x00'
 
@@ -44,38 +44,6 @@ def _iso(ms: int) -> str:
 def _num(value: Decimal) -> float:
     """Kraken's v2 prints JSON numbers; a float keeps every digit the sandbox prints."""
     return float(value)
-
-
-class FeedFaults:
-    """The feed fault switches, set from the REST sandbox's thread, read by the feed loop."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.modes: dict[str, str] = {}
-        self.connections: dict[str, int] = {}
-
-    def set(self, exchange: str, mode: str) -> None:
-        if mode not in FEED_MODES:
-            raise ValueError(f"mode must be one of {', '.join(FEED_MODES)}")
-        with self.lock:
-            self.modes[exchange] = mode
-
-    def clear(self, exchange: str | None = None) -> None:
-        with self.lock:
-            if exchange:
-                self.modes.pop(exchange, None)
-            else:
-                self.modes.clear()
-
-    def mode(self, exchange: str) -> str | None:
-        return self.modes.get(exchange)
-
-    def take_skip(self, exchange: str) -> bool:
-        with self.lock:
-            if self.modes.get(exchange) == "skip":
-                del self.modes[exchange]
-                return True
-            return False
 
 
 class Client:
@@ -299,7 +267,7 @@ class FeedServer:
         if exchange == "binance":
             market = self.binance_market(symbol)
             return {"stream": f"{market.lower()}@aggTrade", "data": {
-                "e": "aggTrade", "E": now, "s": market, "a": trade_id, "p": _fmt8(self.market.price("binance", symbol)),
+                "e": "aggTrade", "E": now, "s": market, "a": trade_id, "p": fmt8(self.market.price("binance", symbol)),
                 "q": "0.01000000", "f": trade_id * 2, "l": trade_id * 2, "T": now, "m": False, "M": True}}
         if exchange == "coinbase":
             return self._coinbase_match(symbol, trade_id, now)
@@ -338,9 +306,9 @@ class FeedServer:
         size = TIMEFRAMES[timeframe]
         return {"stream": f"{market.lower()}@kline_{timeframe}", "data": {"e": "kline", "E": now, "s": market, "k": {
             "t": c.open_time, "T": c.open_time + size - 1, "s": market, "i": timeframe, "f": 100, "L": 200,
-            "o": _fmt8(c.open), "c": _fmt8(c.close), "h": _fmt8(c.high), "l": _fmt8(c.low), "v": _fmt8(c.volume),
-            "n": 100, "x": open_time + size <= now, "q": _fmt8(c.volume * c.close), "V": _fmt8(c.volume / 2),
-            "Q": _fmt8(c.volume * c.close / 2), "B": "0"}}}
+            "o": fmt8(c.open), "c": fmt8(c.close), "h": fmt8(c.high), "l": fmt8(c.low), "v": fmt8(c.volume),
+            "n": 100, "x": open_time + size <= now, "q": fmt8(c.volume * c.close), "V": fmt8(c.volume / 2),
+            "Q": fmt8(c.volume * c.close / 2), "B": "0"}}}
 
     async def heartbeat_forever(self) -> None:
         """Coinbase's heartbeat channel and Kraken's heartbeat: one message a second."""

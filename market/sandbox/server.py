@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlparse
 from ..domain.candles import Candle
 from ..domain.timeframes import TIMEFRAMES
 from . import simulation as sim
+from .faults import FeedFaults
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class Market:
         return out
 
 
-def _fmt8(value: Decimal) -> str:
+def fmt8(value: Decimal) -> str:
     return f"{value:.8f}"
 
 
@@ -223,7 +224,7 @@ class Handler(BaseHTTPRequestHandler):
                 wanted = list(listed)
             if any(m not in listed for m in wanted):
                 return self._send(400, {"code": -1121, "msg": "Invalid symbol."})
-            rows = [{"symbol": m, "price": _fmt8(self.market.price("binance", listed[m]))} for m in wanted]
+            rows = [{"symbol": m, "price": fmt8(self.market.price("binance", listed[m]))} for m in wanted]
             return self._send(200, rows[0] if "symbol" in q else rows)
         if path == "/api/v3/depth":
             if q.get("symbol") not in listed:
@@ -232,8 +233,8 @@ class Handler(BaseHTTPRequestHandler):
             if limit not in (5, 10, 20, 50, 100, 500, 1000, 5000):
                 return self._send(400, {"code": -1100, "msg": "Illegal characters found in parameter 'limit'."})
             bids, asks = self.market.book("binance", listed[q["symbol"]], min(limit, 200))
-            return self._send(200, {"lastUpdateId": self.market.now_ms(), "bids": [[_fmt8(p), _fmt8(v)] for p, v in bids],
-                                    "asks": [[_fmt8(p), _fmt8(v)] for p, v in asks]})
+            return self._send(200, {"lastUpdateId": self.market.now_ms(), "bids": [[fmt8(p), fmt8(v)] for p, v in bids],
+                                    "asks": [[fmt8(p), fmt8(v)] for p, v in asks]})
         if path == "/api/v3/klines":
             market, interval = q["symbol"], q["interval"]
             if market not in listed:
@@ -249,9 +250,9 @@ class Handler(BaseHTTPRequestHandler):
                 last = int(q.get("endTime", now))
                 first = last - (limit - 1) * size - size + 1
             candles = self.market.candles("binance", listed[market], interval, first, last)[:limit]
-            rows = [[c.open_time, _fmt8(c.open), _fmt8(c.high), _fmt8(c.low), _fmt8(c.close), _fmt8(c.volume),
-                     c.open_time + size - 1, _fmt8(c.volume * c.close), 100, _fmt8(c.volume / 2),
-                     _fmt8(c.volume * c.close / 2), "0"] for c in candles]
+            rows = [[c.open_time, fmt8(c.open), fmt8(c.high), fmt8(c.low), fmt8(c.close), fmt8(c.volume),
+                     c.open_time + size - 1, fmt8(c.volume * c.close), 100, fmt8(c.volume / 2),
+                     fmt8(c.volume * c.close / 2), "0"] for c in candles]
             return self._send(200, rows)
         return self._send(404, {"code": -1, "msg": "Not found"})
 
@@ -349,7 +350,7 @@ class Handler(BaseHTTPRequestHandler):
             first = max(now - 719 * size - size + 1, int(q.get("since", 0)) * 1000 + 1)
             candles = self.market.candles("kraken", symbol, tf, first, now)
             rows = [[c.open_time // 1000, _plain(c.open), _plain(c.high), _plain(c.low), _plain(c.close),
-                     _plain(c.close), _fmt8(c.volume), 10] for c in candles]
+                     _plain(c.close), fmt8(c.volume), 10] for c in candles]
             last = candles[-2].open_time // 1000 if len(candles) > 1 else 0
             return self._send(200, {"error": [], "result": {names[symbol][0]: rows, "last": last}})
         return self._send(404, {"error": ["EGeneral:Unknown method"]})
@@ -369,8 +370,6 @@ def _json_numbers(rows: list[list]) -> bytes:
 
 def make_server(host: str = "127.0.0.1", port: int = 0, market: Market | None = None,
                 feed_faults=None) -> ThreadingHTTPServer:
-    from .feeds import FeedFaults
-
     handler = type("SandboxHandler", (Handler,), {"market": market or Market(), "faults": Faults(),
                                                   "feed_faults": feed_faults or FeedFaults()})
     server = ThreadingHTTPServer((host, port), handler)

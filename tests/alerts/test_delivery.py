@@ -158,7 +158,7 @@ def test_a_delivery_whose_try_was_lost_is_queued_again_by_the_sweep_and_delivere
     (a beat task every minute) queues it again once its try is overdue, and not before."""
     from alerts import tasks
 
-    monkeypatch.setattr(tasks.deliver_webhook, "delay", lambda *a: (_ for _ in ()).throw(ConnectionError("broker down")))
+    monkeypatch.setattr(tasks.deliver_webhook, "apply_async", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("broker down")))
     fire(receiver.url)
     delivery = Delivery.objects.get()
     assert delivery.state == Delivery.PENDING and receiver.requests == []

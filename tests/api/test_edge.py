@@ -9,6 +9,7 @@ import httpx
 import pytest
 from django.core.cache import cache
 
+from core import threads
 from cryptosite import edge, handler
 from cryptosite.asgi import application
 from market import documents, selectors, services
@@ -35,7 +36,7 @@ async def served():
     async with client_of(application) as client:
         yield client
     await edge.close_connections()
-    handler.close_connections()
+    threads.close_connections()
 
 
 def through_django(monkeypatch):

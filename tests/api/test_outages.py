@@ -8,7 +8,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from cryptosite import edge, handler
+from core import threads
+from cryptosite import edge
 from cryptosite.asgi import application
 from market import services
 from market.domain.prices import Quote
@@ -78,4 +79,4 @@ async def test_endpoints_answer_while_redis_is_down_and_recover_when_it_returns(
         assert response.status_code == 200
         assert (await client.get("/health")).json()["checks"]["channel_layer"] == "ok"
     await edge.close_connections()
-    await sync_to_async(handler.close_connections)()
+    await sync_to_async(threads.close_connections)()

@@ -3,7 +3,8 @@ import pytest
 from django.test import override_settings
 
 from apikeys import services
-from cryptosite import edge, handler
+from core import threads
+from cryptosite import edge
 from cryptosite.asgi import application
 
 TIERS = {"standard": "1000/m", "pro": "10000/m", "tiny": "3/m"}
@@ -26,4 +27,4 @@ async def served():
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         yield client
     await edge.close_connections()
-    handler.close_connections()
+    threads.close_connections()

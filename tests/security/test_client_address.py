@@ -7,10 +7,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from cryptosite import edge, handler
+from core import threads
+from core.clientip import client_ip, is_local, rate_client
+from core.ratelimit import Rate, parse_rate
+from cryptosite import edge
 from cryptosite.asgi import application
-from cryptosite.clientip import client_ip, is_local, rate_client
-from cryptosite.ratelimit import Rate, parse_rate
 
 
 class TestWhoTheClientIs:
@@ -88,7 +89,7 @@ def served(client: str) -> httpx.AsyncClient:
 async def cleanup():
     yield
     await edge.close_connections()
-    handler.close_connections()
+    threads.close_connections()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
 
-from cryptosite.cache import redis_client
+from core.cache import redis_client
 from market import services
 from market.domain.prices import Quote
 from market.models import PriceTick

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cryptosite.ratelimit import parse_rate
+from core.ratelimit import parse_rate
 from market.domain.alerts import parse_window
 from market.domain.errors import MarketError
 from market.domain.symbols import normalize_source, normalize_symbol, normalize_symbols

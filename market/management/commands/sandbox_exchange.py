@@ -5,7 +5,8 @@ import logging
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from market.sandbox.feeds import FeedFaults, start_feed_server
+from market.sandbox.faults import FeedFaults
+from market.sandbox.feeds import start_feed_server
 from market.sandbox.server import Market, make_server
 
 

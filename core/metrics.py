@@ -2,8 +2,8 @@
 
 Counted where it happens: HTTP requests and their latency per endpoint and status (the ASGI edge,
 which sees every request), WebSocket connections and the messages sent and clients dropped (the
-consumer and the connection), poll duration and failures per exchange (the poll task). Read when
-scraped: the age of the newest price per tracked market, and the Celery queue's depth.
+consumer and the connection), poll duration and failures per exchange (the poll task). What is read
+when scraped (prices' age, the queue's depth) is cryptosite.health's, which reads the apps.
 
 Several processes serve one site (WEB_CONCURRENCY web processes, the Celery worker): with
 PROMETHEUS_MULTIPROC_DIR set (`make run` and compose set it) each writes its numbers there and
@@ -11,10 +11,8 @@ PROMETHEUS_MULTIPROC_DIR set (`make run` and compose set it) each writes its num
 """
 
 import os
-import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -60,39 +58,9 @@ def observe_request(path: str, method: str, status: int, seconds: float) -> None
     HTTP_SECONDS.labels(endpoint).observe(seconds)
 
 
-class _ScrapeTime:
-    """Read when /metrics is scraped: how old each tracked market's newest price is, and how many
-    tasks wait in Celery's queue."""
-
-    def collect(self):
-        from django.conf import settings
-
-        from market import selectors
-
-        age = GaugeMetricFamily("cryptosite_price_age_seconds", "Age of the newest stored price", labels=["source", "symbol"])
-        now = time.time() * 1000
-        for tick in selectors.latest_ticks(selectors.tracked_by_source()):
-            age.add_metric([tick.source, tick.symbol], max(0.0, (now - tick.received_ms) / 1000))
-        yield age
-        queue = GaugeMetricFamily("cryptosite_celery_queue_depth", "Tasks waiting in the Celery queue")
-        try:
-            import redis
-
-            client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
-            prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
-            queue.add_metric([], client.llen(f"{prefix}{settings.CELERY_TASK_DEFAULT_QUEUE}"))
-            client.close()
-        except Exception:  # the broker is down: /health says so; the depth is unknown
-            pass
-        yield queue
-
-
-_scrape_time = CollectorRegistry(auto_describe=False)
-_scrape_time.register(_ScrapeTime())
-
-
-def exposition() -> tuple[bytes, str]:
-    """The text format of every metric, added up over the processes when there are several."""
+def exposition(*read_when_scraped: CollectorRegistry) -> tuple[bytes, str]:
+    """The text format of every metric, added up over the processes when there are several, then
+    of the registries given (numbers read at scrape time: cryptosite.health)."""
     if MULTIPROCESS:
         from prometheus_client import multiprocess
 
@@ -100,4 +68,4 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(counted)
     else:
         counted = REGISTRY
-    return generate_latest(counted) + generate_latest(_scrape_time), CONTENT_TYPE_LATEST
+    return generate_latest(counted) + b"".join(generate_latest(r) for r in read_when_scraped), CONTENT_TYPE_LATEST

@@ -1,0 +1,59 @@
+"""The import graph points one way: the layering contract in pyproject.toml ([tool.importlinter]:
+the wiring on top, the apps, core at the bottom, pure domain layers) holds, and no module imports
+one that imports it back (grimp, import-linter's own graph; imports inside functions count too)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+
+from cryptosite.stack import BASE_DIR
+
+PACKAGES = ("core", "cryptosite", "market", "sentiment", "streaming", "apikeys", "alerts")
+
+
+def test_the_layering_contract_is_kept():
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint)], cwd=BASE_DIR, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def cycles(graph) -> list[list[str]]:
+    """The groups of modules that import each other, directly or through others (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    assert cycles(grimp.build_graph(*PACKAGES)) == []
