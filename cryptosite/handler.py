@@ -55,6 +55,7 @@ def declared_length(headers) -> int | None:
         raise BodyRefused(413, too_large_message())
     return length
 
+
 class ThreadedASGIHandler(ASGIHandler):
     def __init__(self):
         super(ASGIHandler, self).__init__()
