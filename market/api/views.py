@@ -4,16 +4,13 @@ and shapes the answer."""
 import csv
 import io
 
-from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import documents, selectors, services
-from ..domain.errors import MarketError
-from ..domain.prices import composite_price
+from .. import composite, documents, selectors, services
 from ..payloads import history_payload, number, stored_candle_payloads
 from . import serializers as s
 
@@ -56,25 +53,9 @@ class PriceView(APIView):
 
 
 def _composite(symbol: str) -> dict:
-    ticks, first_error = {}, None
-    for source in settings.EXCHANGES:
-        try:
-            ticks[source] = services.fresh_or_live_tick(source, symbol)
-        except MarketError as exc:
-            first_error = first_error or exc
-    fresh = {src: t for src, t in ticks.items() if selectors.is_fresh(t)} or ticks
-    if not fresh:
-        raise first_error
-    price, used = composite_price({src: t.price for src, t in fresh.items()})
-    newest = max(fresh[src].timestamp_ms for src in used)
-    return {
-        "symbol": symbol,
-        "price": number(price),
-        "timestamp": newest,
-        "source": "composite",
-        "sources": used,
-        "stale": not any(selectors.is_fresh(fresh[src]) for src in used),
-    }
+    found = composite.composite_of(symbol)
+    return {"symbol": symbol, "price": number(found.price), "timestamp": found.timestamp_ms, "source": "composite",
+            "sources": found.sources, "stale": found.stale}
 
 
 class OhlcView(APIView):

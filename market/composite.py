@@ -1,0 +1,36 @@
+"""The composite price: the median of the configured exchanges' prices of one market, outliers
+rejected (market.domain.prices), from their fresh stored prices, fetched live where there is none."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+
+from . import selectors, services
+from .domain.errors import MarketError
+from .domain.prices import composite_price
+
+
+@dataclass(frozen=True, slots=True)
+class Composite:
+    price: Decimal
+    timestamp_ms: int  # the newest of the prices used
+    sources: list[str]  # the exchanges whose prices made the median
+    stale: bool  # none of them is fresh
+
+
+def composite_of(symbol: str) -> Composite:
+    """Fresh prices are preferred; only when no exchange has one are stale ones used (and the
+    answer says so). Raises the first exchange's error when none has a price at all."""
+    ticks, first_error = {}, None
+    for source in settings.EXCHANGES:
+        try:
+            ticks[source] = services.fresh_or_live_tick(source, symbol)
+        except MarketError as exc:
+            first_error = first_error or exc
+    fresh = {src: t for src, t in ticks.items() if selectors.is_fresh(t)} or ticks
+    if not fresh:
+        raise first_error
+    price, used = composite_price({src: t.price for src, t in fresh.items()})
+    return Composite(price, max(fresh[src].timestamp_ms for src in used), used,
+                     not any(selectors.is_fresh(fresh[src]) for src in used))
