@@ -152,23 +152,15 @@ class _ScrapeTime:
     tasks wait in Celery's queue."""
 
     def collect(self):
-        from django.conf import settings
-
-        from market import selectors
-
         age = GaugeMetricFamily("cryptosite_price_age_seconds", "Age of the newest stored price", labels=["source", "symbol"])
         now = time.time() * 1000
         for tick in selectors.latest_ticks(selectors.tracked_by_source()):
             age.add_metric([tick.source, tick.symbol], max(0.0, (now - tick.received_ms) / 1000))
         yield age
         queue = GaugeMetricFamily("cryptosite_celery_queue_depth", "Tasks waiting in the Celery queue")
-        try:
-            import redis
-
-            client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
+        try:  # over the broker's pooled client, as /health's check (no connection opened per scrape)
             prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
-            queue.add_metric([], client.llen(f"{prefix}{settings.CELERY_TASK_DEFAULT_QUEUE}"))
-            client.close()
+            queue.add_metric([], _redis_client(settings.CELERY_BROKER_URL).llen(f"{prefix}{settings.CELERY_TASK_DEFAULT_QUEUE}"))
         except Exception:  # the broker is down: /health says so; the depth is unknown
             pass
         yield queue
