@@ -142,7 +142,10 @@ class RunningStack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    running = RunningStack(tmp_path_factory.mktemp("stack"))
+    # Every client of the module comes from 127.0.0.1 and every WebSocket handshake counts against
+    # RATE_LIMIT: 100 a minute would refuse some of them by chance of timing. The rate limit has
+    # tests of its own (tests/e2e/test_shared_rate_limit.py, tests/security/test_ws_caps.py).
+    running = RunningStack(tmp_path_factory.mktemp("stack"), RATE_LIMIT="100000/m")
     try:
         running.wait_healthy()
         yield running
