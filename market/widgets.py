@@ -9,7 +9,7 @@ from . import selectors, services
 from .depth.services import order_book
 from .domain.errors import MarketError
 from .domain.params import parse_int
-from .domain.symbols import display_name, normalize_source, normalize_symbols
+from .domain.symbols import display_name, normalize_symbols, resolve_source
 from .domain.timeframes import TIMEFRAMES, parse_timeframe
 from .exchanges import ExchangeError
 from .indicators.services import indicator_rows
@@ -43,7 +43,7 @@ def prices(request):
     try:
         theme = _theme(request)
         tracked = selectors.tracked_by_source()
-        sources = [normalize_source(request.GET["source"], settings.EXCHANGES)] if request.GET.get("source") else list(tracked)
+        sources = [resolve_source(request.GET["source"], settings.EXCHANGES)] if request.GET.get("source") else list(tracked)
         if request.GET.get("symbols"):
             symbols = normalize_symbols(request.GET["symbols"], MAX_WIDGET_SYMBOLS)
             markets = {src: symbols for src in sources}
@@ -73,7 +73,7 @@ def chart(request):
         theme = _theme(request)
         symbol = normalize_symbols(request.GET.get("symbol", "BTC"), 1)[0]
         timeframe = parse_timeframe(request.GET.get("timeframe", "1h"))
-        source = normalize_source(request.GET.get("source") or settings.EXCHANGES[0], settings.EXCHANGES)
+        source = resolve_source(request.GET.get("source") or None, settings.EXCHANGES)
         wanted = request.GET.get("indicators", "")
         indicators = parse_indicators(wanted) if wanted.strip() else []
         now = selectors.now_ms()
@@ -107,8 +107,7 @@ def depth(request):
     try:
         theme = _theme(request)
         symbol = normalize_symbols(request.GET.get("symbol", "BTC"), 1)[0]
-        raw = request.GET.get("source") or "composite"
-        source = "composite" if raw.lower() == "composite" else normalize_source(raw, settings.EXCHANGES)
+        source = resolve_source(request.GET.get("source") or None, settings.EXCHANGES, composite=True, default="composite")
         levels = parse_int(request.GET.get("depth"), "depth", default=50, lo=5, hi=100)
         book = order_book(source, symbol, levels)
     except (MarketError, ExchangeError) as exc:

@@ -10,7 +10,7 @@ from django.conf import settings
 from market.domain.alerts import AlertSpec, parse_alert
 from market.domain.errors import MarketError
 from market.domain.params import parse_int, parse_number
-from market.domain.symbols import normalize_source, normalize_symbol, normalize_symbols
+from market.domain.symbols import normalize_symbol, normalize_symbols, resolve_source
 from market.domain.timeframes import parse_timeframe
 from market.indicators.spec import Indicator, parse_indicators
 
@@ -62,11 +62,6 @@ def parse_message(text: str) -> dict:
     return message
 
 
-def _source(raw: object) -> str:
-    """The exchange a message names; the first configured one when it names none."""
-    return settings.EXCHANGES[0] if raw is None else normalize_source(raw, settings.EXCHANGES)
-
-
 def parse_subscriptions(message: dict) -> list[Subscription]:
     """The subscriptions a subscribe/unsubscribe message names."""
     try:
@@ -80,10 +75,8 @@ def parse_subscriptions(message: dict) -> list[Subscription]:
         channel = message.get("channel", "prices")
         if channel not in CHANNELS:
             raise ProtocolError(f"Unknown channel: {channel}. Must be one of: {', '.join(CHANNELS)}")
-        if channel == "book" and isinstance(raw_source, str) and raw_source.lower() == "composite":
-            source = "composite"  # one book across the exchanges
-        else:
-            source = _source(raw_source)
+        # a book may be one across the exchanges (composite); the other channels name one exchange
+        source = resolve_source(raw_source, settings.EXCHANGES, composite=channel == "book")
         depth = None
         if channel == "book":
             depth = parse_int(message.get("depth"), "depth", default=BOOK_DEPTH_DEFAULT, lo=1, hi=BOOK_DEPTH_MAX)
@@ -118,7 +111,7 @@ def parse_alert_message(message: dict) -> AlertSpec:
         if message.get("symbol") is None:
             raise ProtocolError("Missing symbol")
         symbol = normalize_symbol(message["symbol"])
-        return parse_alert(message, _source(message.get("source")), symbol)
+        return parse_alert(message, resolve_source(message.get("source"), settings.EXCHANGES), symbol)
     except MarketError as exc:
         raise ProtocolError(str(exc)) from None
 

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from market.domain.alerts import parse_alert
 from market.domain.errors import InvalidInput
-from market.domain.symbols import normalize_source, normalize_symbol
+from market.domain.symbols import normalize_symbol, resolve_source
 
 from .. import webhooks
 
@@ -31,7 +31,7 @@ class AlertIn(serializers.Serializer):
         unknown = sorted(set(data) - set(FIELDS))
         if unknown:
             raise InvalidInput(f"Unknown field: {unknown[0]!s:.40}")
-        source = settings.EXCHANGES[0] if data.get("source") is None else normalize_source(data["source"], settings.EXCHANGES)
+        source = resolve_source(data.get("source"), settings.EXCHANGES)
         spec = parse_alert(data, source, normalize_symbol(data.get("symbol")))
         if data.get("webhook_url") is None:
             raise InvalidInput("Missing required field: webhook_url")

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from ..domain.errors import InvalidInput
 from ..domain.params import ohlc_params, parse_limit
-from ..domain.symbols import normalize_source, normalize_symbol, price_market
+from ..domain.symbols import normalize_symbol, price_market, resolve_source
 from ..domain.timeframes import TIMEFRAMES
 
 
@@ -63,7 +63,7 @@ class HistoryQuery(_Query):
             raise InvalidInput(f"Invalid format: {fmt}. Must be json or csv")
         return {
             "symbol": normalize_symbol(data.get("symbol")),
-            "source": normalize_source(data.get("source"), settings.EXCHANGES),
+            "source": resolve_source(data["source"], settings.EXCHANGES),
             "limit": parse_limit(data.get("limit"), default=50),
             "format": fmt,
         }

@@ -10,7 +10,7 @@ from ..api.serializers import _Query
 from ..api.views import ERRORS, _query
 from ..domain.errors import InvalidInput
 from ..domain.params import parse_int
-from ..domain.symbols import normalize_source, normalize_symbol
+from ..domain.symbols import normalize_symbol, resolve_source
 from .services import order_book
 
 
@@ -20,13 +20,7 @@ class OrderBookQuery(_Query):
     depth = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100, help_text="levels a side")
 
     def clean(self, data):
-        raw = data.get("source")
-        if isinstance(raw, str) and raw.strip().lower() == "composite":
-            source = "composite"
-        elif raw is None:
-            source = settings.EXCHANGES[0]
-        else:
-            source = normalize_source(raw, settings.EXCHANGES)
+        source = resolve_source(data.get("source"), settings.EXCHANGES, composite=True)
         if data.get("depth") is not None and not str(data["depth"]).strip():
             raise InvalidInput("Invalid depth: empty value")
         return {"symbol": normalize_symbol(data.get("symbol")), "source": source,

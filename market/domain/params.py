@@ -4,7 +4,7 @@ import math
 from collections.abc import Mapping
 
 from .errors import InvalidInput
-from .symbols import normalize_source, normalize_symbol
+from .symbols import normalize_symbol, resolve_source
 from .timeframes import parse_timeframe
 
 
@@ -47,7 +47,7 @@ def ohlc_params(data: Mapping, exchanges: list[str]) -> dict:
         "symbol": normalize_symbol(data.get("symbol")),
         "timeframe": parse_timeframe(data.get("timeframe") or "1h"),
         "limit": parse_limit(data.get("limit"), default=100),
-        "source": exchanges[0] if source in (None, "") else normalize_source(source, exchanges),
+        "source": resolve_source(source or None, exchanges),
         "start": start,
         "end": end,
     }

@@ -69,11 +69,20 @@ def normalize_source(raw: object, configured: list[str], allow_composite: bool =
     return name
 
 
+def resolve_source(raw: object, configured: list[str], *, composite: bool = False, default: str | None = None) -> str:
+    """The one rule for the source a request, message or alert names: the first configured exchange
+    (or `default`) when it names none, else a configured exchange, case-insensitive, or `composite`
+    where the caller serves one across the exchanges. An empty query parameter counts as absent:
+    the HTTP interfaces pass `raw or None`."""
+    if raw is None:
+        return default if default is not None else configured[0]
+    return normalize_source(raw, configured, allow_composite=composite)
+
+
 def price_market(symbol: object, source: object, configured: list[str]) -> tuple[str, str]:
-    """(source, symbol) a price request names: the first configured exchange unless it names
-    one (or `composite`). REST parameters and the ASGI edge read them with this one rule."""
-    source = configured[0] if source in (None, "") else normalize_source(source, configured, allow_composite=True)
-    return source, normalize_symbol(symbol)
+    """(source, symbol) a price request names. REST parameters and the ASGI edge read them with
+    this one rule."""
+    return resolve_source(source or None, configured, composite=True), normalize_symbol(symbol)
 
 
 def display_name(source: str) -> str:

@@ -2,7 +2,7 @@ import pytest
 
 from market.domain.errors import InvalidInput, NotFound
 from market.domain.params import parse_limit
-from market.domain.symbols import normalize_source, normalize_symbol, normalize_symbols
+from market.domain.symbols import normalize_source, normalize_symbol, normalize_symbols, price_market, resolve_source
 
 
 @pytest.mark.parametrize("raw", ["BTC", "btc", " BTC ", "BTCUSDT", "BTC-USD", "BTC/USDT", "btcusdc", "XBT", "XBT/USD"])
@@ -47,3 +47,28 @@ def test_limits_parse_with_a_default(raw, expected):
 def test_limits_outside_1_to_1000_or_not_integers_are_invalid(raw):
     with pytest.raises(InvalidInput):
         parse_limit(raw, default=100)
+
+
+EXCHANGES = ["binance", "coinbase", "kraken"]
+
+
+def test_a_source_named_by_nothing_is_the_first_configured_exchange_or_the_callers_default():
+    assert resolve_source(None, EXCHANGES) == "binance"
+    assert resolve_source(None, ["kraken", "binance"]) == "kraken"
+    assert resolve_source(None, EXCHANGES, composite=True, default="composite") == "composite"
+    assert resolve_source(" Coinbase ", EXCHANGES) == "coinbase"
+
+
+def test_composite_is_a_source_only_where_the_caller_serves_one():
+    assert resolve_source("COMPOSITE", EXCHANGES, composite=True) == "composite"
+    with pytest.raises(NotFound, match="Must be one of: binance, coinbase, kraken$"):
+        resolve_source("composite", EXCHANGES)
+    with pytest.raises(NotFound, match="binance, coinbase, kraken, composite"):
+        resolve_source("bitstamp", EXCHANGES, composite=True)
+
+
+def test_an_empty_source_in_a_message_is_invalid_but_an_empty_query_parameter_is_absent():
+    with pytest.raises(InvalidInput, match="Invalid source"):
+        resolve_source("", EXCHANGES)
+    assert price_market("btc", "", EXCHANGES) == ("binance", "BTC")
+    assert price_market("btc", "Composite", EXCHANGES) == ("composite", "BTC")
