@@ -9,7 +9,7 @@ from django.conf import settings
 
 from market.domain.alerts import AlertSpec, parse_alert
 from market.domain.errors import MarketError
-from market.domain.params import parse_int, parse_number
+from market.domain.params import BOOK_DEPTH_MAX, BOOK_DEPTH_STREAM, parse_int, parse_number
 from market.domain.symbols import normalize_symbol, normalize_symbols, resolve_source
 from market.domain.timeframes import parse_timeframe
 from market.indicators.spec import Indicator, parse_indicators
@@ -21,7 +21,6 @@ CLOSE_POLICY = 1008
 CLOSE_UNAVAILABLE = 1011
 CLOSE_TOO_BIG = 1009
 CLOSE_UNAUTHORIZED = 4401  # a wrong, revoked or expired API key (4000 + HTTP's 401)
-BOOK_DEPTH_DEFAULT, BOOK_DEPTH_MAX = 10, 100
 
 
 class ProtocolError(Exception):
@@ -79,7 +78,7 @@ def parse_subscriptions(message: dict) -> list[Subscription]:
         source = resolve_source(raw_source, settings.EXCHANGES, composite=channel == "book")
         depth = None
         if channel == "book":
-            depth = parse_int(message.get("depth"), "depth", default=BOOK_DEPTH_DEFAULT, lo=1, hi=BOOK_DEPTH_MAX)
+            depth = parse_int(message.get("depth"), "depth", default=BOOK_DEPTH_STREAM, lo=1, hi=BOOK_DEPTH_MAX)
         timeframe = parse_timeframe(message.get("timeframe", "1m")) if channel == "ohlc" else None
         indicators: tuple[Indicator, ...] = ()
         if message.get("indicators") is not None:

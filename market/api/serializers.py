@@ -8,12 +8,25 @@ from django.conf import settings
 from rest_framework import serializers
 
 from ..domain.errors import InvalidInput
-from ..domain.params import ohlc_params, parse_limit
+from ..domain.params import HISTORY_LIMIT, LIMIT_MAX, LIMIT_MIN, OHLC_LIMIT, ohlc_params, parse_limit
 from ..domain.symbols import normalize_symbol, price_market, resolve_source
 from ..domain.timeframes import TIMEFRAMES
 
 
-class _Query(serializers.Serializer):
+def limit_field(default: int, **kwargs) -> serializers.IntegerField:
+    return serializers.IntegerField(required=False, default=default, min_value=LIMIT_MIN, max_value=LIMIT_MAX, **kwargs)
+
+
+class Query(serializers.Serializer):
+    """A request's query parameters. The fields document them (the OpenAPI schema); `clean` applies
+    market.domain's rules, the same for REST, the ASGI edge and WebSocket."""
+
+    @classmethod
+    def of(cls, request) -> dict:
+        serializer = cls(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
     def to_internal_value(self, data):
         # Query parameters arrive as strings; repeated ones use the last value. A parameter
         # that is present must have a value: `?timeframe=` is an error, not the default.
@@ -26,7 +39,7 @@ class _Query(serializers.Serializer):
         raise NotImplementedError
 
 
-class PriceQuery(_Query):
+class PriceQuery(Query):
     symbol = serializers.CharField(help_text="Base asset: BTC, btc, BTCUSDT, BTC-USD or BTC/USDT")
     source = serializers.CharField(
         required=False, help_text="binance, coinbase, kraken or composite (default: the first configured exchange)"
@@ -37,10 +50,10 @@ class PriceQuery(_Query):
         return {"symbol": symbol, "source": source}
 
 
-class OhlcQuery(_Query):
+class OhlcQuery(Query):
     symbol = serializers.CharField(help_text="Base asset, e.g. ETH")
     timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False, default="1h")
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+    limit = limit_field(OHLC_LIMIT)
     source = serializers.CharField(required=False, help_text="binance, coinbase or kraken")
     start = serializers.IntegerField(required=False, min_value=0, help_text="epoch ms: first candle open time")
     end = serializers.IntegerField(required=False, min_value=0, help_text="epoch ms: last candle open time")
@@ -49,10 +62,10 @@ class OhlcQuery(_Query):
         return ohlc_params(data, settings.EXCHANGES)
 
 
-class HistoryQuery(_Query):
+class HistoryQuery(Query):
     symbol = serializers.CharField()
     source = serializers.CharField(help_text="Binance, Coinbase or Kraken (any case)")
-    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=1000)
+    limit = limit_field(HISTORY_LIMIT)
     format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
 
     def clean(self, data):
@@ -64,7 +77,7 @@ class HistoryQuery(_Query):
         return {
             "symbol": normalize_symbol(data.get("symbol")),
             "source": resolve_source(data["source"], settings.EXCHANGES),
-            "limit": parse_limit(data.get("limit"), default=50),
+            "limit": parse_limit(data.get("limit"), default=HISTORY_LIMIT),
             "format": fmt,
         }
 

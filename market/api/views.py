@@ -25,12 +25,6 @@ ERRORS = {
 }
 
 
-def _query(serializer_class, request):
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class PriceView(APIView):
     @extend_schema(
         operation_id="market_price",
@@ -46,7 +40,7 @@ class PriceView(APIView):
         summary="Current price of a symbol",
     )
     def get(self, request):
-        q = _query(s.PriceQuery, request)
+        q = s.PriceQuery.of(request)
         if q["source"] == "composite":
             return Response(_composite(q["symbol"]))
         return Response(documents.price_body(services.fresh_or_live_tick(q["source"], q["symbol"])))
@@ -75,7 +69,7 @@ class OhlcView(APIView):
         ],
     )
     def get(self, request):
-        q = _query(s.OhlcQuery, request)
+        q = s.OhlcQuery.of(request)
 
         def build(now: int) -> dict:
             candles = services.candles_for_request(q["source"], q["symbol"], q["timeframe"], q["limit"], q["start"], q["end"], now)
@@ -119,7 +113,7 @@ class HistoryView(APIView):
         summary="Stored ticks, newest first (format=csv for the original price log's columns)",
     )
     def get(self, request):
-        q = _query(s.HistoryQuery, request)
+        q = s.HistoryQuery.of(request)
         rows = [history_payload(t) for t in selectors.history(q["source"], q["symbol"], q["limit"])]
         if q["format"] == "csv":
             buffer = io.StringIO()

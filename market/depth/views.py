@@ -6,25 +6,26 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..api.serializers import _Query
-from ..api.views import ERRORS, _query
+from ..api.serializers import Query
+from ..api.views import ERRORS
 from ..domain.errors import InvalidInput
-from ..domain.params import parse_int
+from ..domain.params import BOOK_DEPTH_MAX, BOOK_DEPTH_REST, parse_int
 from ..domain.symbols import normalize_symbol, resolve_source
 from .services import order_book
 
 
-class OrderBookQuery(_Query):
+class OrderBookQuery(Query):
     symbol = serializers.CharField(help_text="Base asset, e.g. BTC")
     source = serializers.CharField(required=False, help_text="binance, coinbase, kraken or composite (default: the first exchange)")
-    depth = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100, help_text="levels a side")
+    depth = serializers.IntegerField(required=False, default=BOOK_DEPTH_REST, min_value=1, max_value=BOOK_DEPTH_MAX,
+                                     help_text="levels a side")
 
     def clean(self, data):
         source = resolve_source(data.get("source"), settings.EXCHANGES, composite=True)
         if data.get("depth") is not None and not str(data["depth"]).strip():
             raise InvalidInput("Invalid depth: empty value")
         return {"symbol": normalize_symbol(data.get("symbol")), "source": source,
-                "depth": parse_int(data.get("depth"), "depth", default=20, lo=1, hi=100)}
+                "depth": parse_int(data.get("depth"), "depth", default=BOOK_DEPTH_REST, lo=1, hi=BOOK_DEPTH_MAX)}
 
 
 class OrderBookOut(serializers.Serializer):
@@ -58,5 +59,5 @@ class OrderBookView(APIView):
                                  "2": {"bid": None, "ask": "2.3"}}})],
     )
     def get(self, request):
-        q = _query(OrderBookQuery, request)
+        q = OrderBookQuery.of(request)
         return Response(order_book(q["source"], q["symbol"], q["depth"]))

@@ -7,6 +7,15 @@ from .errors import InvalidInput
 from .symbols import normalize_symbol, resolve_source
 from .timeframes import parse_timeframe
 
+# The bounds and defaults of every interface's parameters, written once: the parsers below apply
+# them, and the REST serializers' fields (which document them in the OpenAPI schema) read them.
+LIMIT_MIN, LIMIT_MAX = 1, 1000  # candles, ticks or indicator rows one request may ask for
+OHLC_LIMIT = 100
+HISTORY_LIMIT = 50
+INDICATORS_LIMIT = 200
+BOOK_DEPTH_MAX = 100  # levels a side
+BOOK_DEPTH_REST, BOOK_DEPTH_STREAM = 20, 10
+
 
 def parse_int(raw: object, name: str, default: int | None = None, lo: int | None = None, hi: int | None = None) -> int | None:
     if raw is None or raw == "":
@@ -31,7 +40,7 @@ def parse_number(raw: object, name: str, lo: float, hi: float, above_lo: bool = 
     return float(raw)
 
 
-def parse_limit(raw: object, default: int, lo: int = 1, hi: int = 1000) -> int:
+def parse_limit(raw: object, default: int, lo: int = LIMIT_MIN, hi: int = LIMIT_MAX) -> int:
     return parse_int(raw, "limit", default=default, lo=lo, hi=hi)
 
 
@@ -46,7 +55,7 @@ def ohlc_params(data: Mapping, exchanges: list[str]) -> dict:
     return {
         "symbol": normalize_symbol(data.get("symbol")),
         "timeframe": parse_timeframe(data.get("timeframe") or "1h"),
-        "limit": parse_limit(data.get("limit"), default=100),
+        "limit": parse_limit(data.get("limit"), default=OHLC_LIMIT),
         "source": resolve_source(source or None, exchanges),
         "start": start,
         "end": end,

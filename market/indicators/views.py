@@ -7,22 +7,22 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from .. import documents
-from ..api.serializers import OhlcQuery
-from ..api.views import ERRORS, _query
-from ..domain.params import ohlc_params
+from ..api.serializers import OhlcQuery, limit_field
+from ..api.views import ERRORS
+from ..domain.params import INDICATORS_LIMIT, ohlc_params
 from .services import indicator_rows
 from .spec import MAX_INDICATORS, SIGNATURES, parse_indicators
 
 
 class IndicatorsQuery(OhlcQuery):
-    limit = serializers.IntegerField(required=False, default=200, min_value=1, max_value=1000)
+    limit = limit_field(INDICATORS_LIMIT)
     indicators = serializers.CharField(
         help_text=f"Comma-separated, at most {MAX_INDICATORS}: " + ", ".join(
             f"{name}" + "".join(f":{p}" for p in defaults) for name, (_, defaults) in SIGNATURES.items()),
     )
 
     def clean(self, data):
-        q = ohlc_params({**data, "limit": data.get("limit") or 200}, settings.EXCHANGES)
+        q = ohlc_params({**data, "limit": data.get("limit") or INDICATORS_LIMIT}, settings.EXCHANGES)
         q["indicators"] = parse_indicators(data.get("indicators"))
         return q
 
@@ -53,7 +53,7 @@ class IndicatorsView(APIView):
                       "macd_12_26_9": {"macd": 120.4, "signal": 98.1, "hist": 22.3}}]})],
     )
     def get(self, request):
-        q = _query(IndicatorsQuery, request)
+        q = IndicatorsQuery.of(request)
         indicators = q.pop("indicators")
         keys = [i.key for i in indicators]
 
