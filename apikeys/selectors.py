@@ -1,13 +1,12 @@
-"""Whether a key is good, and what it may spend.
+"""What this process knows of the keys: the verdicts it reached (good or wrong, and under which
+keys' version), the tiers' rates, and the key a request was made with.
 
-A key is verified against the database (prefix lookup, SHA-512 compare) once, and the verdict is
-remembered in this process. A good key's verdict is trusted only while the keys' version in Redis
-is the one it was reached under: every create, edit, revoke and delete changes that version
-(apikeys.services), and the rate limiter's round trip reads it at no extra cost
-(cryptosite.ratelimit.KEYED_SCRIPT), so a revoke is seen by every process at its next request.
-A wrong key's verdict is kept TRUST_SECONDS (then asked again), which is also the longest a good
-key is trusted while Redis cannot be read; a good one is asked again after MAX_TRUST_SECONDS
-whatever the version says (a change whose version Redis could not record is seen by then).
+A verdict comes from the database (`verify`: prefix lookup, SHA-512 compare) and is remembered
+here; which remembered verdict may answer for a request is apikeys.authentication's rule, the one
+every caller goes through. A wrong key's verdict is kept TRUST_SECONDS (then asked again), which
+is also the longest a good key is trusted while Redis cannot be read; a good one is asked again
+after MAX_TRUST_SECONDS whatever the version says (a change whose version Redis could not record
+is seen by then).
 """
 
 import hashlib
@@ -56,24 +55,37 @@ _verdicts: dict[str, Verdict] = {}  # good keys' verdicts
 _wrong: dict[str, Verdict] = {}  # wrong keys' (apart: a flood of wrong keys never evicts a good one)
 
 
+# The last key hashed, and its digest: a request asks about its key twice (before its count and
+# after, apikeys.authentication), and the hash is half the cost of a remembered key's answer. It
+# holds that one key until the next is hashed; the verdicts never hold any.
+_last_hashed: tuple[str | None, str] = (None, "")
+
+
 def _digest(raw: str) -> str:
     """What the verdicts are remembered by: never the key itself."""
-    return hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+    global _last_hashed
+    last = _last_hashed  # one read: another thread may replace it meanwhile
+    if last[0] is raw:
+        return last[1]
+    digest = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+    _last_hashed = (raw, digest)
+    return digest
 
 
 def remembered(raw: str) -> Verdict | None:
-    """This process's verdict on a key, if it may still be used: a good one (its caller checks the
-    version), or a recent one."""
+    """This process's verdict on a key, if it may still be used: a good one trusted still (whether
+    its version is the current one is apikeys.authentication's question), or a recent one."""
     digest = _digest(raw)
     verdict = _verdicts.get(digest) or _wrong.get(digest)
-    if verdict is None or not (verdict.trusted or verdict.recent):
+    if verdict is None:
         return None
-    return verdict
+    age = time.monotonic() - verdict.at  # (Verdict.recent and .trusted, asked at once: every request asks)
+    return verdict if age < TRUST_SECONDS or (age < MAX_TRUST_SECONDS and verdict.good) else None
 
 
 def verify(raw: str, version: str | None) -> Verdict:
-    """Ask the database (read `version` before calling: a change committed meanwhile then shows as
-    a newer version at the next request)."""
+    """Ask the database, and remember its answer (read `version` before calling: a change committed
+    meanwhile then shows as a newer version at the next request). Callers: apikeys.authentication."""
     key = None
     if raw and len(raw) <= MAX_KEY_LENGTH and "." in raw:
         try:
@@ -94,6 +106,8 @@ def verify(raw: str, version: str | None) -> Verdict:
 
 
 def forget_verdicts() -> None:
+    global _last_hashed
+    _last_hashed = (None, "")
     _verdicts.clear()
     _wrong.clear()
 

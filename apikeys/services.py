@@ -1,5 +1,6 @@
-"""Writes: create, revoke. Every change to the keys moves their version in Redis once committed,
-which is how every process learns that what it remembers is stale (apikeys.selectors)."""
+"""Writes: create, revoke, a WebSocket's use. Every change to the keys moves their version in Redis
+once committed, which is how every process learns that what it remembers is stale
+(apikeys.authentication)."""
 
 import logging
 import uuid
@@ -7,7 +8,8 @@ import uuid
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from . import selectors, usage
+from . import usage
+from .authentication import authenticate
 from .models import ApiKey
 from .selectors import Key
 
@@ -24,7 +26,7 @@ def keys_changed() -> None:
     def bump() -> None:
         try:
             usage.redis_client().set(usage.version_key(), uuid.uuid4().hex)
-        except Exception as exc:  # the change is committed: processes see it within selectors.MAX_TRUST_SECONDS
+        except Exception as exc:  # committed: every process sees it within selectors.MAX_TRUST_SECONDS
             log.warning("API keys changed, but their version could not be moved on in Redis (%s)", exc)
 
     transaction.on_commit(bump)
@@ -66,26 +68,12 @@ def revoke_key(name: str) -> ApiKey:
     return key
 
 
-def use_key(raw: str) -> Key | None:
-    """A key presented outside the rate limiter (a WebSocket): verified (check_key) and its use
-    recorded; None for a wrong one."""
-    key = check_key(raw)
-    if key is not None:
-        try:
-            usage.record(key.prefix)
-        except Exception as exc:
-            log.warning("API key use not recorded: %s", exc)
-    return key
-
-
-def check_key(raw: str) -> Key | None:
-    """The key if it is good: the remembered verdict while the keys' version in Redis is unchanged
-    (one GET), else the database's."""
+def use_key(raw: str) -> Key:
+    """A key presented outside the rate limiter (a WebSocket): authenticated (raising as
+    apikeys.authentication.authenticate does) and its use recorded."""
+    key = authenticate(raw)
     try:
-        version = usage.version()
-    except Exception:  # Redis away: a recent verdict, or the database
-        version = None
-    verdict = selectors.remembered(raw)
-    if verdict is None or version is None or verdict.version != version:
-        verdict = selectors.verify(raw, version)
-    return verdict.key if verdict.good else None
+        usage.record(key.prefix)
+    except Exception as exc:
+        log.warning("API key use not recorded: %s", exc)
+    return key

@@ -7,9 +7,10 @@ carries exactly the headers Django's middleware would have set (tests/api/test_e
 them). Every other request, and any of these the edge cannot answer plainly (no document, a bad
 parameter, a disallowed host, a redirect to HTTPS, an origin to check against a CORS list, a
 request over its limit), goes on to Django, with the rate-limit count the edge already made.
-A request with an API key is answered here only when this process already trusts the key and the
-keys' version read in the same round trip says it still may (cryptosite.ratelimit.KEYED_SCRIPT);
-a key it has not verified, or a wrong one, goes on to Django, which verifies it or answers 401.
+A request with an API key is answered here only when apikeys.authentication.authenticate knows the
+key without the database, before the round trip and again under the keys' version that round trip
+read (cryptosite.ratelimit.KEYED_SCRIPT); a key it has not verified, or a wrong one, goes on to
+Django, which verifies it or answers 401.
 Every request's endpoint, status and time are counted here too (core.metrics).
 """
 
@@ -23,7 +24,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from hiredis import ReplyError
 
-from apikeys import selectors as keys
+from apikeys.authentication import AFTER_COUNT, InvalidKey, NotRemembered, authenticate
 from apikeys.credentials import key_from_asgi
 from core import metrics
 from core.clientip import scope_client
@@ -210,10 +211,11 @@ class Edge:
             ip = scope_client(scope)
             hit, script = hit_for(*rule_for("GET", scope["path"]), ip, route(query)), _Redis.script
         else:
-            verdict = keys.remembered(raw_key)
-            if verdict is None or not verdict.good:
+            try:
+                key = authenticate(raw_key, AFTER_COUNT, database=False)
+            except (NotRemembered, InvalidKey):
                 return scope  # Django verifies the key (a query, on its threads), or answers 401
-            hit, script = hit_for_key(verdict.key, route(query)), _Redis.keyed_script
+            hit, script = hit_for_key(key, route(query)), _Redis.keyed_script
         try:
             reply = await script()(keys=hit.keys, args=hit.args)
         except (RedisUnavailable, ReplyError, OSError) as exc:
@@ -224,9 +226,13 @@ class Edge:
         if raw_key is None:
             body = reply[1] if len(reply) > 1 else None
         else:
-            if hit.version(reply) != verdict.version:  # the keys changed: Django verifies this one again
-                return {**scope, SCOPE_KEY: usage, SCOPE_KEYS_VERSION: hit.version(reply)}
-            body = hit.body(reply)
+            version, body = hit.version(reply), hit.body(reply)
+            try:  # the key again, under the keys' version this count read
+                authenticate(raw_key, version, database=False)
+            except (NotRemembered, InvalidKey):  # the keys changed: Django verifies this one again
+                body = None
+            if usage.limited or body is None:  # Django answers, taking the key under this version
+                return {**scope, SCOPE_KEY: usage, SCOPE_KEYS_VERSION: version}
         if usage.limited or body is None:
             return {**scope, SCOPE_KEY: usage}
         headers.append((b"content-length", str(len(body)).encode()))

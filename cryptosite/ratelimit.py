@@ -8,18 +8,19 @@ the rest are counted here, by the Django middleware, so that no request is count
 
 A request with an API key (apikeys) is counted per key, with its tier's rate, by KEYED_SCRIPT in
 the same one round trip, which also counts the key's use for the day and reads the keys' version
-(so that a process learns at once that a key it trusts was revoked). A wrong key is a 401, and
-costs its client IP one request of the anonymous budget.
+(so that a process learns at once that a key it trusts was revoked). Which key a request carries
+is apikeys.authentication.authenticate's answer, asked before the count and again with the version
+the count read. A wrong key is a 401, and costs its client IP one request of the anonymous budget.
 """
 
 import logging
 import time
 
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest
 
 from apikeys import selectors as keys
 from apikeys import usage as key_usage
+from apikeys.authentication import AFTER_COUNT, InvalidKey, KeysUnavailable, authenticate
 from apikeys.credentials import key_from_meta
 from core.cache import redis_client
 from core.clientip import counted_as
@@ -29,8 +30,8 @@ from core.ratelimit import KEYED_SCRIPT, SCRIPT, Hit, Rate, Usage, counter_key, 
 log = logging.getLogger(__name__)
 
 SCOPE_KEY = "cryptosite.ratelimit"  # a Usage the edge already counted for this request
-# With SCOPE_KEY, for a key's request: the keys' version the edge's count read, newer than the one
-# its verdict on the key was reached under (the key must be verified again).
+# With SCOPE_KEY, for a key's request: the keys' version the edge's count read, which the key is
+# authenticated under here (from this process's verdict if it was reached under it, else verified).
 SCOPE_KEYS_VERSION = "cryptosite.ratelimit.keys-version"
 
 
@@ -83,24 +84,27 @@ def wrong_key(usage: Usage | None):
     if usage is not None and usage.limited:
         response = too_many(usage)
     else:
-        response = error_response(401, "Invalid API key", detail="The API key is wrong, revoked or expired.")
+        response = error_response(InvalidKey.status, InvalidKey.message, detail=InvalidKey.detail)
         response["WWW-Authenticate"] = "Api-Key"
     for name, value in usage.headers() if usage is not None else ():
         response[name] = value
     return response
 
 
-def _request_key(request: HttpRequest) -> str | None:
-    return key_from_meta(request.META)
+def keys_unavailable():
+    return error_response(KeysUnavailable.status, KeysUnavailable.message)
 
 
 class RateLimitMiddleware:
-    """Counts what the edge did not, and sets the headers of both on Django's responses."""
+    """Counts what the edge did not, sets the headers of both on Django's responses, and resolves
+    a request's API key (apikeys.authentication) once: `request.api_key` is the Key, or None (no
+    key, or a path keys do not apply to); DRF's ApiKeyAuthentication takes it from there."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
+        request.api_key = None
         scope = getattr(request, "scope", {})
         usage = scope.get(SCOPE_KEY)
         if usage is None:
@@ -109,7 +113,7 @@ class RateLimitMiddleware:
                 return self.get_response(request)
             ip = counted_as(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
             # Keys lift the API's budget; they never lift another (admin login attempts).
-            raw = _request_key(request) if rule[0] == "http" else None
+            raw = key_from_meta(request.META) if rule[0] == "http" else None
             if raw is not None:
                 return self._keyed(request, raw, rule, ip)
             try:
@@ -117,13 +121,13 @@ class RateLimitMiddleware:
             except Exception as exc:  # Redis being down must not take the API down with it: fail open
                 _warn_now_and_then("rate limiter unavailable (%s); requests are allowed uncounted", exc)
                 return self.get_response(request)
-        elif SCOPE_KEYS_VERSION in scope:  # counted by the edge on a verdict that is out of date
+        elif SCOPE_KEYS_VERSION in scope:  # a key's request the edge counted: the key, under the version it read
             try:
-                verdict = keys.verify(_request_key(request) or "", scope[SCOPE_KEYS_VERSION])
-            except (OperationalError, InterfaceError):
-                return error_response(503, "Service unavailable: the database cannot be reached")
-            if not verdict.good:
+                request.api_key = authenticate(key_from_meta(request.META) or "", scope[SCOPE_KEYS_VERSION])
+            except InvalidKey:
                 return wrong_key(None)
+            except KeysUnavailable:
+                return keys_unavailable()
         return self._respond(request, usage)
 
     def _respond(self, request: HttpRequest, usage: Usage):
@@ -133,27 +137,32 @@ class RateLimitMiddleware:
         return response
 
     def _keyed(self, request: HttpRequest, raw: str, rule: tuple[str, Rate], ip: str):
-        """A key's request: verified (from this process's verdict while the keys' version is the
-        same, else from the database), then counted on the key's budget; or a 401."""
+        """A key's request: its key (known to this process, else verified), then counted on the
+        key's budget, whose round trip reads the keys' version that the key is confirmed under;
+        or a 401, counted on the IP."""
         try:
+            key = authenticate(raw, AFTER_COUNT)
+        except InvalidKey:
             try:
-                verdict = keys.remembered(raw) or keys.verify(raw, key_usage.version())
-                if not verdict.good:
-                    return wrong_key(_count_sync(hit_for(*rule, ip)))
-                hit = hit_for_key(verdict.key)
-                reply = _run_sync(hit)
-                if hit.version(reply) != verdict.version:
-                    verdict = keys.verify(raw, hit.version(reply))
-                    if not verdict.good:
-                        return wrong_key(None)
-                return self._respond(request, hit.usage(reply))
-            except (OperationalError, InterfaceError):
-                raise
-            except Exception as exc:  # Redis away: the key is still checked, the request goes uncounted
+                usage = _count_sync(hit_for(*rule, ip))
+            except Exception as exc:
                 _warn_now_and_then("rate limiter unavailable (%s); requests are allowed uncounted", exc)
-                verdict = keys.remembered(raw)
-                if verdict is None or not verdict.recent:
-                    verdict = keys.verify(raw, None)
-                return self.get_response(request) if verdict.good else wrong_key(None)
-        except (OperationalError, InterfaceError):
-            return error_response(503, "Service unavailable: the database cannot be reached")
+                usage = None
+            return wrong_key(usage)
+        except KeysUnavailable:
+            return keys_unavailable()
+        hit = hit_for_key(key)
+        try:
+            reply = _run_sync(hit)
+        except Exception as exc:  # Redis away: the key is still checked, the request goes uncounted
+            _warn_now_and_then("rate limiter unavailable (%s); requests are allowed uncounted", exc)
+            version, usage = None, None
+        else:
+            version, usage = hit.version(reply), hit.usage(reply)
+        try:
+            request.api_key = authenticate(raw, version)
+        except InvalidKey:
+            return wrong_key(None)
+        except KeysUnavailable:
+            return keys_unavailable()
+        return self.get_response(request) if usage is None else self._respond(request, usage)
