@@ -1,5 +1,5 @@
 """The threads Django's synchronous code runs on, one pool per process: every request through
-cryptosite.handler and every database call of a WebSocket consumer, each thread keeping its
+serving.django_handler and every database call of a WebSocket consumer, each thread keeping its
 database connection (CONN_MAX_AGE). WEB_THREADS of them."""
 
 import threading

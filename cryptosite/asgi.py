@@ -16,12 +16,12 @@ django.setup(set_prefix=False)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from sentiment.serving import problem  # noqa: E402
+from serving.django_handler import ThreadedASGIHandler  # noqa: E402
 from streaming.admission import ConnectionLimiter  # noqa: E402
 from streaming.routing import websocket_urlpatterns  # noqa: E402
 from streaming.security import OriginValidator  # noqa: E402
 
 from .edge import Edge  # noqa: E402
-from .handler import ThreadedASGIHandler  # noqa: E402
 
 if reason := problem():
     raise ImproperlyConfigured(f"Sentiment model: {reason}")

@@ -2,9 +2,9 @@
 web server, HTTP and WebSocket, as `make run`, compose and the tests start it.
 
 uvicorn (httptools, uvloop) by default, with WEB_CONCURRENCY worker processes sharing one
-listening socket; each WebSocket's unsent backlog is bounded (streaming.uvicorn_transport).
+listening socket; each WebSocket's unsent backlog is bounded (serving.uvicorn_ws).
 `--server daphne` (or WEB_SERVER=daphne) runs daphne instead, one process, with the same
-guarantees (streaming.transport); options it does not know here are passed on to daphne.
+guarantees (serving.daphne_ws, serving.daphne_http); options it does not know here are passed on to daphne.
 """
 
 import argparse
@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     if server == "daphne":
         from daphne.cli import CommandLineInterface
 
-        from cryptosite.daphne_http import install as bound_request_bodies
-        from streaming.transport import install
+        from serving.daphne_http import install as bound_request_bodies
+        from serving.daphne_ws import install
 
         install()
         bound_request_bodies()
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"unknown options for uvicorn: {' '.join(rest)}")
     import uvicorn
 
-    from streaming.uvicorn_transport import BoundedWebSocketProtocol
+    from serving.uvicorn_ws import BoundedWebSocketProtocol
 
     uvicorn.run(
         args.app,

@@ -4,8 +4,7 @@ import asyncio
 from collections import deque
 
 from core import metrics
-
-from .uvicorn_transport import SEND_NOW
+from serving.uvicorn_ws import SEND_NOW
 
 
 class _SentCounter:
@@ -34,7 +33,7 @@ _sent = _SentCounter()
 class Outbox:
     def __init__(self, scope: dict, send):
         self.base_send = send
-        # uvicorn's connection (streaming.uvicorn_transport) takes a message with a plain call;
+        # uvicorn's connection (serving.uvicorn_ws) takes a message with a plain call;
         # any other server gets them in order through an outbox.
         self.send_now = scope.get("extensions", {}).get(SEND_NOW)
         self.waiting: deque[dict] = deque()

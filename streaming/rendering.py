@@ -1,6 +1,6 @@
 """A group event's JSON, rendered by its first local subscriber and shared by the others.
 
-The event is the same object for every local subscriber (streaming.layer hands it to each one's
+The event is the same object for every local subscriber (serving.channel_layer hands it to each one's
 deliver()): the rendering is kept on it, and each connection only adds its own `seq`.
 """
 

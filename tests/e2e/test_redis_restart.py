@@ -12,8 +12,8 @@ import websockets
 
 from market.payloads import price_payload
 from market.ticks import StoredTick
+from serving.channel_layer import ProcessFanoutChannelLayer
 from streaming.groups import price_group
-from streaming.layer import ProcessFanoutChannelLayer
 from tests.conftest import OwnRedis
 from tests.e2e.conftest import serving
 

@@ -1,4 +1,4 @@
-"""streaming.layer on the real Redis: one reader per process delivers each group message to every
+"""serving.channel_layer on the real Redis: one reader per process delivers each group message to every
 local member once, forgets channels that stopped receiving, waits for a free connection, and
 keeps its memberships through a Redis restart and past their expiry."""
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from streaming.layer import ProcessFanoutChannelLayer
+from serving.channel_layer import ProcessFanoutChannelLayer
 from tests.conftest import OwnRedis
 
 
@@ -75,7 +75,7 @@ async def test_a_full_inbox_drops_the_group_message_for_that_process_only(layer,
         full, reading = await layer.new_channel(), await other.new_channel()
         await layer.group_add("g", full)
         await other.group_add("g", reading)
-        caplog.set_level("INFO", logger="streaming.layer")
+        caplog.set_level("INFO", logger="serving.channel_layer")
         for i in range(60):  # capacity 50, nobody reading
             await layer.group_send("g", {"type": "x", "i": i})
             assert (await asyncio.wait_for(other.receive(reading), 5))["i"] == i

@@ -16,6 +16,15 @@ autobahn lets an application close only with 1000 or 3000-4999 and turns anythin
 error (daphne then closes with 1011); RFC 6455 gives endpoints 1008 (policy violation) and 1009
 (message too big) as well, and the contract closes with them, so those are sent as they are, with
 the close's reason (which daphne would drop).
+
+What it relies on beyond the libraries' documented API (tests/serving/test_pins.py checks each):
+daphne's WebSocketFactory building its connections from its `protocol` class attribute, and
+daphne's WebSocketProtocol sending every message through autobahn's `sendMessage(payload,
+isBinary)` and closing through `handle_reply` and `serverClose(code)`, with its `client_addr`;
+autobahn's `sendCloseFrame(code, reasonUtf8, isReply)`, `sendClose(code, reason)`,
+`dropConnection(abort)`, `state` and `STATE_OPEN`; Twisted's transports holding the producer that
+did the upgrade as `producer` (TCP) or `_producer` (TLS), `registerProducer(producer, streaming)`,
+`unregisterProducer()` and `getHandle()`.
 """
 
 # ruff: noqa: N802, N803  (Twisted and autobahn name these methods)
@@ -26,6 +35,8 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 
 from core import metrics
+
+WRITTEN_FOR = {"daphne": "4.2", "autobahn": "26.11", "twisted": "26.10"}
 
 log = logging.getLogger(__name__)
 

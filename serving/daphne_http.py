@@ -1,14 +1,17 @@
 """daphne's HTTP request, with its body counted as it arrives.
 
 Twisted reads a whole request body (into a temporary file past 100 KB) before daphne hands the
-request to the application, so the application's own count (cryptosite.handler) comes too late
+request to the application, so the application's own count (serving.django_handler) comes too late
 there: a client declaring, or streaming, 200 MiB would be read and stored in full first. Here a
 declared Content-Length over MAX_BODY_BYTES, or a body (chunked or not) the moment it passes the
 limit, is answered 413 with the contract's body and the connection closed; nothing more is read.
 
-It relies on Twisted's `Request.gotLength` and `Request.handleContentChunk` (documented as the
-channel's calls into a request) and on daphne building its requests from the module-level name
-`daphne.http_protocol.WebRequest`; tests/security/test_request_bodies.py fails if either changes.
+What it relies on (tests/serving/test_pins.py checks each; tests/security/test_request_bodies.py
+checks the behaviour against a real daphne): Twisted's `Request.gotLength(length)` and
+`Request.handleContentChunk(data)` (the channel's calls into a request, "not intended for users"),
+`request.channel.transport`, daphne's `WebRequest.process()`, and daphne's HTTPFactory building its
+requests from the module-level name `daphne.http_protocol.WebRequest` at each connection (so
+replacing that name before the server starts is enough).
 """
 
 # ruff: noqa: N802  (Twisted names these methods)
@@ -21,7 +24,9 @@ from django.conf import settings
 
 from core.errors import error_body
 
-from .handler import too_large_message
+from .django_handler import too_large_message
+
+WRITTEN_FOR = {"daphne": "4.2", "twisted": "26.10"}
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,17 @@ Group memberships live in Redis, which forgets them when it restarts and expires
 `group_expiry`: a subscriber would stay connected and hear nothing. So the layer also keeps this
 process's memberships, and adds them to Redis again when its reader has lost Redis and reaches
 it again, and every REJOIN_SECONDS, long before they could expire.
+
+What it relies on in channels-redis beyond the channel layer API (tests/serving/test_pins.py checks
+each, some against a real Redis): the attributes `hosts` (dicts, a URL under "address"),
+`ring_size`, `prefix`, `capacity`, `channel_capacity`, `expiry` and `group_expiry`; the methods
+`connection(index)`, `consistent_hash(name)`, `create_pool(index)`, `receive_single(channel)`,
+`serialize(message)` and `_group_key(group)`; `BoundedQueue(maxsize)`, which drops its oldest
+item when full; and its layout in Redis, which the Lua script writes into directly: a group is a
+sorted set at `_group_key(group)` of its members scored by the time they joined, and a
+process-local channel's messages wait in a sorted set at `prefix + non_local_name(channel)`,
+scored by the time they were sent and read back by `receive_single(non_local_name(channel))`
+(a message without `__asgi_channel__` comes back for the process channel itself).
 """
 
 import asyncio
@@ -37,6 +48,8 @@ import time
 from channels_redis.core import BoundedQueue, RedisChannelLayer
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
+
+WRITTEN_FOR = {"channels-redis": "4.3", "channels": "4.3", "redis": "8.1"}
 
 log = logging.getLogger(__name__)
 

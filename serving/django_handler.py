@@ -7,12 +7,20 @@ thread pool of its own (so a database connection of its own: CONN_MAX_AGE is nev
 starts a task per request to watch for a disconnect. Here the whole request (the signals that
 close stale database connections, the middleware chain, the view) runs in one call on a fixed
 pool of WEB_THREADS threads, each keeping its database connection; the event loop only reads
-the body and writes the response. The hot reads never get here (cryptosite.edge).
+the body and writes the response. The hot reads never get here (cryptosite.edge); what this work
+and the edge changed, measured, is in docs/benchmarks.md ("Reading them").
 
 The body is counted as it arrives: a declared Content-Length over MAX_BODY_BYTES is answered 413
 before any of it is read, and a chunked body the moment it passes the limit; the connection is then
 closed, so the rest is never read. What is kept (at most the limit) stays in memory, never on disk.
-(daphne reads a whole body before the application sees it: streaming.transport bounds it there.)
+(daphne reads a whole body before the application sees it: serving.daphne_http bounds it there.)
+
+What it relies on in Django's handler, beyond its documented API (tests/serving/test_pins.py
+checks each): ASGIHandler.__init__ is skipped (it only loads the middleware in async mode: the
+synchronous chain is loaded instead), `create_request(scope, body_file)` and
+`send_response(response, send)` are called as ASGIHandler's own `handle()` calls them, the
+module's `get_script_prefix(scope)`, and `response._handler_class`, which a response's close()
+sends request_finished with (Django's handlers set it the same way).
 """
 
 import io
@@ -26,6 +34,8 @@ from django.urls import set_script_prefix
 
 from core.errors import error_response
 from core.threads import executor
+
+WRITTEN_FOR = {"django": "5.2"}
 
 
 class BodyRefused(Exception):
