@@ -17,8 +17,8 @@ this package reaches into the cache.
 What it relies on in Django's backend beyond its documented API (tests/serving/test_pins.py checks
 each): RedisCache's `_class` (the client class it builds), `_servers`, `_options` and its `_cache`
 cached property, which every cache method goes through; RedisCacheClient's
-`__init__(servers, **options)`, `get_client(key=None, *, write=False)`,
-`_get_connection_pool_index(write)`, `_get_connection_pool(...)` and `_client` (redis.Redis).
+`__init__(servers, **options)`, `get_client(key=None, *, write=False)`, `_get_connection_pool(write)`
+(the pool of the server to use, created once and kept) and `_client` (redis.Redis).
 """
 
 import threading
@@ -35,13 +35,15 @@ _lock = threading.Lock()
 class ReusedClientRedisCacheClient(RedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._clients: dict[int, object] = {}
+        self._clients: dict[int, object] = {}  # id(pool) -> its client (Django keeps each pool for good)
 
     def get_client(self, key=None, *, write=False):
-        index = self._get_connection_pool_index(write)
-        client = self._clients.get(index)
+        # The stock get_client with the client kept: Django picks the pool (the first server for a
+        # write, another for a read when there are several).
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
         if client is None:
-            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(index))
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
         return client
 
 
