@@ -1,7 +1,10 @@
-"""System checks of the WebSocket settings this app reads (run at start, before serving)."""
+"""System checks of the WebSocket settings this app reads (run at start, before serving), and
+serving's check of its pinned library versions (serving has no app of its own to register it)."""
 
 from django.conf import settings
 from django.core.checks import Error, register
+
+import serving.checks  # noqa: F401  (registers serving.W001)
 
 
 @register()
