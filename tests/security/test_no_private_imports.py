@@ -1,13 +1,14 @@
 """No module imports another library's private names (a leading underscore): an upgrade may change
 or remove them without notice (django-ratelimit's `_split_rate`/`rate_re` were read this way, and
 `"10/0m"` then divided by zero). Where a measured need goes into a library's internals, it is an
-attribute reached in one place with a test of its own, never an import."""
+attribute reached in serving/ (the one place: tests/serving/test_internals_stay_here.py), pinned
+to the versions it was written for and tested (tests/serving/test_pins.py), never an import."""
 
 import ast
 
 from cryptosite.stack import BASE_DIR
 
-OURS = {"cryptosite", "market", "sentiment", "streaming", "apikeys", "alerts", "bench", "tests", "manage"}
+OURS = {"core", "cryptosite", "market", "sentiment", "streaming", "apikeys", "alerts", "serving", "bench", "tests", "manage"}
 SKIP = {".venv", "node_modules", "migrations", ".git", "staticfiles", "var"}
 
 
