@@ -62,7 +62,7 @@ bench: install-dev
 	$(PY) -m bench
 
 sandbox: install
-	$(PY) manage.py sandbox_exchange --port 8090
+	SANDBOX=1 $(PY) manage.py sandbox_exchange --port 8090
 
 superuser: install
 	$(PY) manage.py createsuperuser

@@ -58,7 +58,7 @@ def seed() -> None:
     from market import selectors, services
     from market.domain.prices import Quote
     from market.models import Candle, TrackedMarket
-    from market.sandbox import simulation as sim
+    from sandbox import simulation as sim
 
     settings.POLL_INTERVAL = 3600  # as in the server: the documents stay fresh all run
     selectors.forget_poll_schedule()

@@ -22,7 +22,7 @@ def seed(now_ms: int) -> int:
     """2,000 hourly BTC candles on Binance from the simulated market: the window and its warm-up."""
     from market import services
     from market.domain.timeframes import TIMEFRAMES
-    from market.sandbox import simulation as sim
+    from sandbox import simulation as sim
 
     size = TIMEFRAMES["1h"]
     candles = sim.series("BTC", "1h", now_ms - 2000 * size, now_ms, now_ms)

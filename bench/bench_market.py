@@ -20,11 +20,11 @@ def run(scratch: Scratch) -> Report:
     from market.domain.prices import Quote
     from market.exchanges import get_exchange
     from market.models import Candle, PriceTick
-    from market.sandbox.simulation import SYMBOLS
+    from sandbox.simulation import SYMBOLS
 
     report = Report("Market data (poll, ingest, backfill)")
     port = free_port()
-    sandbox = scratch.spawn([sys.executable, "manage.py", "sandbox_exchange", "--port", str(port)])
+    sandbox = scratch.spawn([sys.executable, "manage.py", "sandbox_exchange", "--port", str(port)], SANDBOX="1")
     wait_for_port("127.0.0.1", port, 30, sandbox)
     base = f"http://127.0.0.1:{port}"
     settings.EXCHANGE_API_URLS = {name: f"{base}/{name}" for name in ("binance", "coinbase", "kraken")}

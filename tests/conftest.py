@@ -9,7 +9,7 @@ from core import threads
 from cryptosite.stack import free_port, redis_server_binary, wait_for_port
 from market import selectors
 from market.exchanges import http as exchange_http
-from market.sandbox.server import make_server
+from sandbox.server import make_server
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from cryptosite.stack import free_port, redis_server_binary, wait_for_port
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-0123456789")
 os.environ.pop("DEMO", None)
+os.environ["SANDBOX"] = "true"  # the sandbox exchange app, which production never installs
 os.environ.setdefault("POLL_INTERVAL", "5")
 
 os.environ.pop("REDIS_URL", None)

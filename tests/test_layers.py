@@ -1,16 +1,19 @@
 """The import graph points one way: the layering contract in pyproject.toml ([tool.importlinter]:
 the wiring on top, the apps, core at the bottom, pure domain layers) holds, and no module imports
-one that imports it back (grimp, import-linter's own graph; imports inside functions count too)."""
+one that imports it back (grimp, import-linter's own graph; imports inside functions count too);
+a production server neither installs nor loads the sandbox exchange."""
 
+import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
 
 from cryptosite.stack import BASE_DIR
 
-PACKAGES = ("core", "cryptosite", "market", "sentiment", "streaming", "apikeys", "alerts")
+PACKAGES = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["tool"]["importlinter"]["root_packages"]
 
 
 def test_the_layering_contract_is_kept():
@@ -57,3 +60,16 @@ def cycles(graph) -> list[list[str]]:
 
 def test_no_module_imports_one_that_imports_it_back():
     assert cycles(grimp.build_graph(*PACKAGES)) == []
+
+
+def test_a_production_server_neither_installs_nor_loads_the_sandbox_exchange():
+    """Without DEMO (or the suite's SANDBOX), the sandbox app is not installed, and none of its
+    modules is loaded by the web server's application, the URLs or the Celery app."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DEMO", "SANDBOX")}
+    env.update(DEBUG="false", SECRET_KEY="a-real-secret-key-for-tests-" + "x" * 40, DJANGO_SETTINGS_MODULE="cryptosite.settings")
+    code = ("import sys, django; django.setup(); import cryptosite.asgi, cryptosite.urls, cryptosite.celery; "
+            "from django.conf import settings; "
+            "print('sandbox' in settings.INSTALLED_APPS, sorted(m for m in sys.modules if m.split('.')[0] == 'sandbox'))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["False", "[]"]

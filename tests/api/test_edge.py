@@ -10,11 +10,12 @@ import pytest
 from django.core.cache import cache
 
 from core import threads
-from cryptosite import edge, handler
+from cryptosite import edge
 from cryptosite.asgi import application
 from market import documents, selectors, services
 from market.domain.prices import Quote
-from market.sandbox import simulation as sim
+from sandbox import simulation as sim
+from serving.django_handler import ThreadedASGIHandler
 from tests.conftest import set_fault
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,7 +87,7 @@ async def test_behind_a_tls_proxy_the_edge_adds_hsts_as_django_does(served, monk
     settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     await _stored(lambda: store("binance", "BTC", "50000.5"))
     # Django's middleware reads its settings once, at start: a server started with these.
-    async with client_of(edge.Edge(handler.ThreadedASGIHandler())) as restarted:
+    async with client_of(edge.Edge(ThreadedASGIHandler())) as restarted:
         fast = await restarted.get("/api/market/price?symbol=BTC", headers={"X-Forwarded-Proto": "https"})
         with monkeypatch.context() as patch:
             through_django(patch)

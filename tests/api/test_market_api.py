@@ -11,7 +11,7 @@ from market import services
 from market.domain.prices import Quote
 from market.exchanges import http as exchange_http
 from market.models import Candle, PriceTick
-from market.sandbox import simulation as sim
+from sandbox import simulation as sim
 from tests.conftest import request_count, set_fault
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from cryptosite.asgi import application
 from market import services
 from market.domain.prices import Quote
 from market.models import TrackedMarket
-from market.sandbox import simulation as sim
+from sandbox import simulation as sim
 from tests.conftest import OwnRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,8 +11,8 @@ from talipp.ohlcv import OHLCV
 from market.domain.timeframes import TIMEFRAMES, align
 from market.indicators.compute import compute
 from market.indicators.spec import parse_indicators
-from market.sandbox import simulation as sim
 from market.ticks import StoredCandle
+from sandbox import simulation as sim
 
 # Wilder's RSI, the worked example StockCharts publishes (closes and 14-day RSI from its table).
 WILDER_CLOSES = [44.3389, 44.0902, 44.1497, 43.6124, 44.3278, 44.8264, 45.0955, 45.4245, 45.8433, 46.0826, 45.8931,

@@ -17,7 +17,7 @@ from market import ingest, selectors
 from market.feeds import BinanceFeed
 from market.locks import Lease
 from market.models import Candle, PriceTick, TrackedMarket
-from market.sandbox.feeds import start_feed_server
+from sandbox.feeds import start_feed_server
 from streaming.groups import price_group
 from tests.conftest import OwnRedis, request_count
 

@@ -13,9 +13,9 @@ from market.domain.prices import Quote
 from market.domain.timeframes import TIMEFRAMES, align
 from market.exchanges.errors import ExchangeError
 from market.models import Candle, OnDemandMarket, PriceTick
-from market.sandbox import simulation as sim
 from market.tasks import poll_exchange, sync_exchange_candles
 from market.ticks import StoredTick, from_ms
+from sandbox import simulation as sim
 
 pytestmark = pytest.mark.django_db
 

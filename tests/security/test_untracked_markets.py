@@ -12,8 +12,8 @@ from django.utils import timezone
 from market import services, tasks
 from market.domain.timeframes import TIMEFRAMES, align
 from market.models import Candle, OnDemandMarket, PriceTick
-from market.sandbox import simulation as sim
 from market.schedule import beat_schedule
+from sandbox import simulation as sim
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import pytest
 
 from market.domain.candles import aggregate
 from market.domain.timeframes import TIMEFRAMES, align
-from market.sandbox import simulation as sim
+from sandbox import simulation as sim
 
 NOW = 1_795_000_000_000  # a fixed moment, so the test is repeatable
 

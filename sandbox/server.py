@@ -6,7 +6,7 @@ Faults: POST /_sandbox/faults {"exchange": "binance", "mode": "timeout"|"error"|
 "malformed"|"drop"|"latency", "status": 503, "retry_after": 5, "latency": 2.0};
 DELETE /_sandbox/faults clears them; GET /_sandbox/stats counts requests per exchange (and, of
 those, requests for the latest prices).
-The live feeds (market.sandbox.feeds) have switches of their own: POST /_sandbox/feed-faults
+The live feeds (sandbox.feeds) have switches of their own: POST /_sandbox/feed-faults
 {"exchange": "kraken", "mode": "drop"|"stall"|"garbage"|"skip"}; DELETE /_sandbox/feed-faults.
 """
 
@@ -19,8 +19,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from ..domain.candles import Candle
-from ..domain.timeframes import TIMEFRAMES
+from market.domain.candles import Candle
+from market.domain.timeframes import TIMEFRAMES
+
 from . import simulation as sim
 from .faults import FeedFaults
 

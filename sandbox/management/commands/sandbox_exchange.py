@@ -1,17 +1,18 @@
-"""python manage.py sandbox_exchange --port N: the loopback sandbox exchange (REST and live feeds)."""
+"""python manage.py sandbox_exchange --port N: the loopback sandbox exchange (REST and live feeds); an app of
+the demo and the tests, so DEMO=1 (`make demo`, `make sandbox`) or SANDBOX=1 installs this command."""
 
 import logging
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from market.sandbox.faults import FeedFaults
-from market.sandbox.feeds import start_feed_server
-from market.sandbox.server import Market, make_server
+from sandbox.faults import FeedFaults
+from sandbox.feeds import start_feed_server
+from sandbox.server import Market, make_server
 
 
 class Command(BaseCommand):
-    help = "Serve a simulated Binance, Coinbase and Kraken on loopback (see market/sandbox/server.py and feeds.py)."
+    help = "Serve a simulated Binance, Coinbase and Kraken on loopback (see sandbox/server.py and feeds.py)."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")

@@ -27,7 +27,8 @@ from urllib.parse import parse_qs, urlparse
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from ..domain.timeframes import TIMEFRAMES, align
+from market.domain.timeframes import TIMEFRAMES, align
+
 from .faults import FeedFaults
 from .server import Market, fmt8
 

@@ -16,8 +16,8 @@ import random
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 
-from ..domain.candles import Candle, aggregate
-from ..domain.timeframes import TIMEFRAMES, align
+from market.domain.candles import Candle, aggregate
+from market.domain.timeframes import TIMEFRAMES, align
 
 # Parent timeframe -> (child timeframe, number of children)
 CHILDREN = {"1w": ("1d", 7), "1d": ("4h", 6), "4h": ("1h", 4), "1h": ("30m", 2), "30m": ("15m", 2),
