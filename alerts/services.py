@@ -36,9 +36,9 @@ from django.utils import timezone
 from apikeys.models import ApiKey
 from core.cache import redis_client
 from market import selectors as market_selectors
-from market import services as market_services
 from market.domain.alerts import AlertSpec
 from market.domain.errors import InvalidInput
+from market.markets import ensure_listed
 from market.ticks import StoredTick
 
 from . import selectors, sender, webhooks
@@ -67,7 +67,7 @@ def create_alert(key: ApiKey, spec: AlertSpec, webhook_url: str) -> tuple[PriceA
     """A new alert of this key on a tracked market (404: not listed; 400: listed, not tracked);
     returns it and its signing secret (shown to the client this once)."""
     webhooks.check_target(webhook_url, settings.ALERT_WEBHOOK_ALLOW_PRIVATE)
-    market_services.ensure_listed(spec.source, spec.symbol)
+    ensure_listed(spec.source, spec.symbol)
     if not market_selectors.is_tracked(spec.source, spec.symbol):
         raise InvalidInput(f"{spec.symbol} on {spec.source} is not tracked: alerts are checked against the stored prices "
                            "of tracked markets")

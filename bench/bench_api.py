@@ -55,9 +55,11 @@ def ratio(ours: dict, peer: dict) -> str:
 def seed() -> None:
     from django.conf import settings
 
-    from market import selectors, services
+    from market import selectors
+    from market.candles import upsert_candles
     from market.domain.prices import Quote
     from market.models import Candle, TrackedMarket
+    from market.prices import record_quotes
     from sandbox import simulation as sim
 
     settings.POLL_INTERVAL = 3600  # as in the server: the documents stay fresh all run
@@ -67,9 +69,9 @@ def seed() -> None:
         for symbol in SYMBOLS:
             TrackedMarket.objects.get_or_create(source=source, symbol=symbol)
     for source in ("binance", "coinbase"):
-        services.record_quotes(source, [Quote(s, Decimal("50000.5") + i, now) for i, s in enumerate(SYMBOLS)], now)
+        record_quotes(source, [Quote(s, Decimal("50000.5") + i, now) for i, s in enumerate(SYMBOLS)], now)
     Candle.objects.filter(symbol="ETH").delete()
-    services.upsert_candles("binance", "ETH", "1h", sim.series("ETH", "1h", now - 1000 * 3_600_000, now, now))
+    upsert_candles("binance", "ETH", "1h", sim.series("ETH", "1h", now - 1000 * 3_600_000, now, now))
 
 
 class Poller(threading.Thread):
@@ -84,16 +86,17 @@ class Poller(threading.Thread):
     def run(self) -> None:
         from django.db import connection
 
-        from market import services
+        from market.candles import apply_tick_to_open_candles
         from market.domain.prices import Quote
+        from market.prices import record_quotes
 
         i = 0
         while not self.stopped.wait(self.every):
             i += 1
             now = int(time.time() * 1000)
             for source in ("binance", "coinbase"):
-                ticks = services.record_quotes(source, [Quote(s, Decimal("50000.5") + i, now) for s in SYMBOLS], now)
-                services.apply_tick_to_open_candles(ticks)
+                ticks = record_quotes(source, [Quote(s, Decimal("50000.5") + i, now) for s in SYMBOLS], now)
+                apply_tick_to_open_candles(ticks)
         connection.close()
 
 

@@ -20,13 +20,13 @@ ROUNDS = 40
 
 def seed(now_ms: int) -> int:
     """2,000 hourly BTC candles on Binance from the simulated market: the window and its warm-up."""
-    from market import services
+    from market.candles import upsert_candles
     from market.domain.timeframes import TIMEFRAMES
     from sandbox import simulation as sim
 
     size = TIMEFRAMES["1h"]
     candles = sim.series("BTC", "1h", now_ms - 2000 * size, now_ms, now_ms)
-    services.upsert_candles("binance", "BTC", "1h", candles)
+    upsert_candles("binance", "BTC", "1h", candles)
     return len(candles)
 
 

@@ -16,10 +16,12 @@ from .common import Report, Scratch, timed
 def run(scratch: Scratch) -> Report:
     from django.conf import settings
 
-    from market import aio, services
+    from market import aio
+    from market.candles import sync_candles, upsert_candles
     from market.domain.prices import Quote
     from market.exchanges import get_exchange
     from market.models import Candle, PriceTick
+    from market.prices import record_quotes
     from sandbox.simulation import SYMBOLS
 
     report = Report("Market data (poll, ingest, backfill)")
@@ -41,7 +43,7 @@ def run(scratch: Scratch) -> Report:
         def cycle():
             now = int(time.time() * 1000)
             for name, quotes in zip(("binance", "coinbase", "kraken"), aio.run(poll_all())):
-                services.record_quotes(name, quotes, now)
+                record_quotes(name, quotes, now)
 
         async def bare_fetch():
             # Baseline: the same HTTP requests, no pacing, no parsing, no storage.
@@ -68,7 +70,7 @@ def run(scratch: Scratch) -> Report:
         def ingest():
             for i in range(rounds):
                 t = start_ms + i * 10_000
-                services.record_quotes("kraken", [Quote(s, Decimal("100") + i, t) for s in symbols], t)
+                record_quotes("kraken", [Quote(s, Decimal("100") + i, t) for s in symbols], t)
 
         elapsed = timed(ingest)
         ours_rate = rounds * len(symbols) / elapsed
@@ -88,11 +90,11 @@ def run(scratch: Scratch) -> Report:
         Candle.objects.all().delete()
         now = int(time.time() * 1000)
         backfill_symbols = symbols[:5]
-        elapsed = timed(lambda: services.sync_candles("binance", backfill_symbols, now, full=True))
+        elapsed = timed(lambda: sync_candles("binance", backfill_symbols, now, full=True))
         count = Candle.objects.count()
         fetched = aio.run(get_exchange("binance").fetch_candles("BTC", "1m", now - 999 * 60_000, now, now))
         Candle.objects.all().delete()
-        bare = timed(lambda: [services.upsert_candles("binance", "BTC", "1m", fetched) for _ in range(5)])
+        bare = timed(lambda: [upsert_candles("binance", "BTC", "1m", fetched) for _ in range(5)])
         report.add(f"candle backfill, {len(backfill_symbols)} markets x 8 timeframes x 1,000 (fetch + upsert)",
                    f"{count / elapsed:,.0f} candles/s ({count:,} in {elapsed:.1f} s)",
                    f"{5 * len(fetched) / bare:,.0f} candles/s (upsert of already fetched candles)")

@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.utils.functional import cached_property
 
-from . import selectors, services
+from . import markets, selectors
 from .domain.errors import MarketError
 from .domain.symbols import normalize_symbol
 from .models import Candle, ExchangeSchedule, PriceTick, TrackedMarket
@@ -63,7 +63,7 @@ class TrackedMarketForm(forms.ModelForm):
             return data
         try:
             symbol = normalize_symbol(raw)
-            services.ensure_listed(source, symbol)
+            markets.ensure_listed(source, symbol)
         except MarketError as exc:
             if getattr(exc, "status", 400) in (502, 503, 504):
                 raise forms.ValidationError(f"Could not check the listing with the exchange: {exc}") from None
@@ -89,7 +89,7 @@ class TrackedMarketAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        services.tracked_set_changed()
+        markets.tracked_set_changed()
         if obj.enabled:
             from .tasks import sync_exchange_candles
 
@@ -98,22 +98,22 @@ class TrackedMarketAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
-        services.tracked_set_changed()
+        markets.tracked_set_changed()
 
     def delete_queryset(self, request, queryset):
         super().delete_queryset(request, queryset)
-        services.tracked_set_changed()
+        markets.tracked_set_changed()
 
     @admin.action(description="Enable polling of the selected markets")
     def enable(self, request, queryset):
         updated = queryset.update(enabled=True)
-        services.tracked_set_changed()
+        markets.tracked_set_changed()
         self.message_user(request, f"{updated} market(s) enabled; they are polled from the next cycle.", messages.SUCCESS)
 
     @admin.action(description="Disable polling of the selected markets")
     def disable(self, request, queryset):
         updated = queryset.update(enabled=False)
-        services.tracked_set_changed()
+        markets.tracked_set_changed()
         self.message_user(request, f"{updated} market(s) disabled.", messages.SUCCESS)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):

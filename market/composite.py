@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from . import selectors, services
+from . import prices, selectors
 from .domain.errors import MarketError
 from .domain.prices import composite_price
 
@@ -25,7 +25,7 @@ def composite_of(symbol: str) -> Composite:
     ticks, first_error = {}, None
     for source in settings.EXCHANGES:
         try:
-            ticks[source] = services.fresh_or_live_tick(source, symbol)
+            ticks[source] = prices.fresh_or_live_tick(source, symbol)
         except MarketError as exc:
             first_error = first_error or exc
     fresh = {src: t for src, t in ticks.items() if selectors.is_fresh(t)} or ticks

@@ -4,8 +4,8 @@ published as they arrive.
 One `ExchangeIngest` per exchange in FEEDS holds the connection(s) to its feed for every polled
 market (one connection unless the exchange's per-connection stream limit needs more). Each price
 the storage throttle lets through is published at once from the event loop (the broadcaster's
-coroutine form), and stored by the poller's own writes (services.record_feed_prices, then
-record_feed_candles, whose candles then go to the broadcaster) on one writer thread per exchange,
+coroutine form), and stored by the poller's own writes (prices.record_feed_prices, then
+candles.record_feed_candles, whose candles then go to the broadcaster) on one writer thread per exchange,
 under the exchange's write lease: one write path, not two, and a publish never waits for the
 database. Each market's newest trade is also served by `/api/market/price` within
 LIVE_PRICE_SECONDS, ahead of the storage throttle.
@@ -34,12 +34,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from core import metrics
 
-from . import aio, documents, selectors, services
+from . import aio, documents, feedstate, selectors
+from .candles import fetch_open_candles, record_feed_candles, store_candles
 from .domain.feeds import Ack, Alive, CandleUpdate, Rejected, Sequences, Throttle, Trade, reconnect_delay
 from .domain.timeframes import TIMEFRAMES
 from .exchanges import ExchangeError, get_exchange
 from .feeds import Feed, get_feed
 from .locks import Lease
+from .prices import record_feed_prices
 from .tasks import broadcaster, evaluate_alerts, live_broadcaster
 from .ticks import StoredTick
 
@@ -282,7 +284,7 @@ class ExchangeIngest:
 
     def publish_state(self) -> None:
         try:
-            services.publish_feed_state(self.source, self.live_since, self.seen_ms, self.down_since, self.detail)
+            feedstate.publish_feed_state(self.source, self.live_since, self.seen_ms, self.down_since, self.detail)
         except Exception as exc:  # Redis away: the state is published again within a second of its return
             log.debug("feed state of %s not published: %s", self.source, exc)
 
@@ -391,10 +393,10 @@ class ExchangeIngest:
                 if not held:
                     log.warning("%s feed: write lease busy for %ss; batch skipped", self.source, WRITE_LEASE_SECONDS)
                     return
-                ticks = services.record_feed_prices(self.source, trades, received) if trades else []
+                ticks = record_feed_prices(self.source, trades, received) if trades else []
                 if ticks:
                     evaluate_alerts()(ticks)
-                changed = services.record_feed_candles(self.source, ticks, candles, self.moved_timeframes)
+                changed = record_feed_candles(self.source, ticks, candles, self.moved_timeframes)
             broadcaster()(candles=changed)
         except Exception as exc:  # the database or Redis is away: this batch is lost, the feed goes on
             close_old_connections()
@@ -423,11 +425,11 @@ class ExchangeIngest:
 
     def _resync_candles(self, symbols: list[str]) -> None:
         try:
-            fetched = services.fetch_open_candles(self.source, symbols, self.moved_timeframes, now_ms())
+            fetched = fetch_open_candles(self.source, symbols, self.moved_timeframes, now_ms())
             with Lease(f"poll:{self.source}", WRITE_LEASE_SECONDS, wait=WRITE_LEASE_SECONDS, renew=False) as held:
                 if not held:
                     return
-                changed = services.store_candles(self.source, fetched)
+                changed = store_candles(self.source, fetched)
             broadcaster()(ticks=[], candles=changed)
         except Exception as exc:
             close_old_connections()

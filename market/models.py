@@ -83,7 +83,7 @@ class Candle(models.Model):
 
 class OnDemandMarket(models.Model):
     """An untracked market someone asked for, the only kind whose data the server stores for a
-    stranger: at most UNTRACKED_MARKETS_MAX of them (market.services.admit_untracked). Polled
+    stranger: at most UNTRACKED_MARKETS_MAX of them (market.markets.admit_untracked). Polled
     until `expires_at`, which live subscriptions keep pushing forward; forgotten with its candles
     once nobody asked for it for UNTRACKED_RETENTION_HOURS after `used_at`."""
 

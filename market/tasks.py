@@ -14,7 +14,8 @@ from django.utils.module_loading import import_string
 
 from core import metrics
 
-from . import selectors, services
+from . import markets, prices, selectors
+from .candles import apply_tick_to_open_candles, sync_candles
 from .depth import services as depth
 from .domain.errors import MarketError
 from .exchanges import ExchangeError
@@ -68,7 +69,7 @@ def poll_exchange(source: str) -> int:
                 return 0
         started = time.perf_counter()
         try:
-            ticks = services.poll_quotes(source, symbols, now)
+            ticks = prices.poll_quotes(source, symbols, now)
         except ExchangeError as exc:
             metrics.POLL_FAILURES.labels(source).inc()
             cache.set(selectors.poll_error_key(source), str(exc), timeout=3600)
@@ -77,7 +78,7 @@ def poll_exchange(source: str) -> int:
         finally:
             metrics.POLL_SECONDS.labels(source).observe(time.perf_counter() - started)
         cache.delete(selectors.poll_error_key(source))
-        candles = services.apply_tick_to_open_candles(ticks)
+        candles = apply_tick_to_open_candles(ticks)
         broadcaster()(ticks=ticks, candles=candles)
         evaluate_alerts()(ticks)
         return len(ticks)
@@ -96,7 +97,7 @@ def sync_exchange_candles(self, source: str, full: bool = False) -> int:
                 raise self.retry(countdown=CANDLE_LEASE_SECONDS)
             return 0
         symbols = selectors.tracked_symbols(source)
-        written = services.sync_candles(source, symbols, selectors.now_ms(), full=full)
+        written = sync_candles(source, symbols, selectors.now_ms(), full=full)
         updates = [(source, symbol, tf, max(cs, key=lambda c: c.open_time)) for (symbol, tf), cs in written.items() if cs]
         broadcaster()(ticks=[], candles=updates)
         return sum(len(c) for c in written.values())
@@ -128,13 +129,13 @@ def poll_books() -> int:
 
 @shared_task(ignore_result=True)
 def prune_old_ticks() -> int:
-    return services.prune_ticks(settings.TICK_RETENTION_DAYS)
+    return prices.prune_ticks(settings.TICK_RETENTION_DAYS)
 
 
 @shared_task(ignore_result=True)
 def prune_untracked_markets() -> int:
     """Bound what strangers' requests for untracked markets leave stored (beat: hourly)."""
-    return services.prune_untracked()
+    return markets.prune_untracked()
 
 
 @worker_ready.connect

@@ -1,4 +1,5 @@
-"""The values a stored price and a stored candle travel as between services, selectors and interfaces."""
+"""The values a stored price and a stored candle travel as between writes (prices, candles), selectors and
+interfaces."""
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -47,7 +48,7 @@ def latest_key(source: str, symbol: str) -> str:
 
 
 def feed_key(source: str) -> str:
-    """Where the ingest process keeps the state of an exchange's feed (services writes, selectors read)."""
+    """Where the ingest process keeps the state of an exchange's feed (feedstate writes, selectors read)."""
     return f"feed:{source}"
 
 

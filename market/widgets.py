@@ -5,7 +5,8 @@ from django.conf import settings
 from django.shortcuts import render
 from django.urls import path, reverse
 
-from . import selectors, services
+from . import selectors
+from .candles import candles_for_request
 from .depth.services import order_book
 from .domain.errors import MarketError
 from .domain.params import parse_int
@@ -77,7 +78,7 @@ def chart(request):
         wanted = request.GET.get("indicators", "")
         indicators = parse_indicators(wanted) if wanted.strip() else []
         now = selectors.now_ms()
-        candles = services.candles_for_request(source, symbol, timeframe, CHART_CANDLES, None, None, now)
+        candles = candles_for_request(source, symbol, timeframe, CHART_CANDLES, None, None, now)
         q = {"source": source, "symbol": symbol, "timeframe": timeframe, "limit": CHART_CANDLES, "start": None, "end": None}
         rows = indicator_rows(q, indicators, now) if indicators else []
     except (MarketError, ExchangeError) as exc:

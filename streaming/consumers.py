@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 from apikeys.credentials import key_from_asgi
 from core import metrics
-from market import services
+from market import markets
 from market.depth import services as depth
 from market.domain.errors import MarketError
 
@@ -75,12 +75,12 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
         channel layer at once, with a new task and a wake-up for every message; a price fanned out
         to thousands of subscribers paid that thousands of times. Here the client's events are
         dispatched from one loop, and the channel layer's reader hands group messages to deliver()
-        directly (streaming.layer), which writes them out at once."""
+        directly (serving.channel_layer), which writes them out at once."""
         self.scope, self.base_send = scope, send
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.outbox = Outbox(scope, send)
-        # attach/detach are streaming.layer's own (ProcessFanoutChannelLayer): the consumer works
+        # attach/detach are serving.channel_layer's own (ProcessFanoutChannelLayer): the consumer works
         # with that channel layer only.
         self.channel_layer.attach(self.channel_name, self.deliver)
         try:
@@ -220,7 +220,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
                 await self._subscribe_book(sub)
                 continue
             try:
-                tracked, tick = await database_sync_to_async(services.watch)(sub.source, sub.symbol)
+                tracked, tick = await database_sync_to_async(markets.watch)(sub.source, sub.symbol)
             except MarketError as exc:
                 await self.error(str(exc))
                 continue
@@ -396,6 +396,6 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             if sub.channel == "book":
                 await database_sync_to_async(depth.watch)(sub.source, sub.symbol)
             else:
-                await database_sync_to_async(services.keep_polled)(sub.source, sub.symbol)
+                await database_sync_to_async(markets.keep_polled)(sub.source, sub.symbol)
         for market in self.session.unpolled_alert_markets():
-            await database_sync_to_async(services.keep_polled)(*market)
+            await database_sync_to_async(markets.keep_polled)(*market)

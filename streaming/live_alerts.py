@@ -1,14 +1,14 @@
 """A connection's live alerts: set over /ws, checked on every price the connection receives for
 their markets, gone with the connection. The rules are market.domain.alerts'."""
 
-from market import selectors, services
+from market import markets, selectors
 from market.domain.alerts import Alert, AlertSpec, window_ms
 
 
 def start_alert(alert_id: str, spec: AlertSpec) -> Alert:
     """An alert on a listed market (404 otherwise), kept polled, that checks the prices stored
     after its newest one; a change_pct alert starts from the window's stored prices."""
-    _tracked, tick = services.watch(spec.source, spec.symbol)
+    _tracked, tick = markets.watch(spec.source, spec.symbol)
     history = selectors.price_points(spec.source, spec.symbol, selectors.now_ms() - window_ms(spec.window)) if spec.window else ()
     return Alert(alert_id, spec, tick.timestamp_ms if tick else -1, history)
 

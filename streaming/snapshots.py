@@ -2,7 +2,8 @@
 
 from channels.db import database_sync_to_async
 
-from market import services
+from market import prices
+from market.candles import candles_for_request
 from market.depth import services as depth
 from market.domain.errors import MarketError
 from market.payloads import candle_payload, price_payload
@@ -19,7 +20,7 @@ def _error(message: str) -> dict:
 
 async def snapshot(sub: Subscription, session: Session, tracked: bool, tick) -> list[dict]:
     """The messages to send a subscription now (an `error` among them when a read failed: the
-    subscription and the connection stay). `tracked` and `tick` are services.watch()'s answer."""
+    subscription and the connection stay). `tracked` and `tick` are market.markets.watch()'s answer."""
     if sub.channel == "book":
         try:
             book = await off_loop(depth.order_book)(sub.source, sub.symbol, sub.depth)
@@ -29,7 +30,7 @@ async def snapshot(sub: Subscription, session: Session, tracked: bool, tick) -> 
     if sub.channel == "prices":
         if tick is None and not tracked:
             try:
-                tick = await database_sync_to_async(services.fresh_or_live_tick)(sub.source, sub.symbol)
+                tick = await database_sync_to_async(prices.fresh_or_live_tick)(sub.source, sub.symbol)
             except MarketError:
                 tick = None
         if tick is not None and session.is_new(payload := price_payload(tick)):
@@ -38,7 +39,7 @@ async def snapshot(sub: Subscription, session: Session, tracked: bool, tick) -> 
             return [{"type": "price_update", **payload}]
         return []
     try:
-        candles = await database_sync_to_async(services.candles_for_request)(
+        candles = await database_sync_to_async(candles_for_request)(
             sub.source, sub.symbol, sub.timeframe, 1, None, None
         )
     except MarketError as exc:  # the exchange failed: say so, keep the subscription and the connection

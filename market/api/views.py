@@ -10,7 +10,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import composite, documents, selectors, services
+from .. import composite, documents, prices, selectors
+from ..candles import candles_for_request
 from ..payloads import history_payload, number, stored_candle_payloads
 from . import serializers as s
 
@@ -43,7 +44,7 @@ class PriceView(APIView):
         q = s.PriceQuery.of(request)
         if q["source"] == "composite":
             return Response(_composite(q["symbol"]))
-        return Response(documents.price_body(services.fresh_or_live_tick(q["source"], q["symbol"])))
+        return Response(documents.price_body(prices.fresh_or_live_tick(q["source"], q["symbol"])))
 
 
 def _composite(symbol: str) -> dict:
@@ -72,7 +73,7 @@ class OhlcView(APIView):
         q = s.OhlcQuery.of(request)
 
         def build(now: int) -> dict:
-            candles = services.candles_for_request(q["source"], q["symbol"], q["timeframe"], q["limit"], q["start"], q["end"], now)
+            candles = candles_for_request(q["source"], q["symbol"], q["timeframe"], q["limit"], q["start"], q["end"], now)
             return {"symbol": q["symbol"], "timeframe": q["timeframe"], "source": q["source"], "ohlc": stored_candle_payloads(candles)}
 
         return HttpResponse(documents.ohlc(q, build), content_type="application/json")

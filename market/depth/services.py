@@ -15,7 +15,7 @@ from core.cache import redis_client
 from .. import aio
 from ..domain.errors import MarketError
 from ..exchanges import get_exchange
-from ..services import ensure_listed
+from ..markets import ensure_listed
 from .book import Book, composite, depth_bands, spread_and_mid
 
 FETCH_DEPTH = 100  # levels a side fetched (and cached) per market; answers are cut to what is asked

@@ -2,9 +2,9 @@
 before it (fetched from the exchange and stored first when missing, as for `/api/market/ohlc`),
 the indicators computed over all of them, the window's rows returned."""
 
+from ..candles import candles_for_request
 from ..domain.timeframes import TIMEFRAMES
 from ..selectors import now_ms
-from ..services import candles_for_request
 from .compute import compute
 from .spec import Indicator
 

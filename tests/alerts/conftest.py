@@ -32,13 +32,13 @@ def tracked(request):
     """The seeded tracked markets (a transactional test before this one emptied the tables)."""
     if "django_db_setup" not in request.fixturenames and not request.node.get_closest_marker("django_db"):
         return
-    from market import services as market
+    from market.markets import tracked_set_changed
     from market.models import TrackedMarket
 
     for source in ("binance", "coinbase"):
         for symbol in ("BTC", "ETH", "SOL", "ADA"):
             TrackedMarket.objects.get_or_create(source=source, symbol=symbol)
-    market.tracked_set_changed()
+    tracked_set_changed()
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from alerts import services
 from alerts.models import Delivery, DeliveryAttempt, PriceAlert
 from alerts.tasks import deliver_webhook
 from alerts.webhooks import retry_schedule, verify_signature
-from market import services as market
+from market import selectors as market_selectors
 from market.domain.alerts import AlertSpec
 from market.domain.prices import Quote
+from market.prices import record_quotes
 from market.tasks import poll_exchange
 
 from .conftest import new_key
@@ -31,9 +32,9 @@ def now_ms() -> int:
 def fire(url: str, condition="above", threshold=100.0) -> tuple[PriceAlert, str]:
     """An alert on BTC set and crossed: its delivery is queued (and run, with eager_celery)."""
     t = now_ms()
-    market.record_quotes("binance", [Quote("BTC", D("90"), t)], t)
+    record_quotes("binance", [Quote("BTC", D("90"), t)], t)
     alert, secret = services.create_alert(new_key()[0], AlertSpec("binance", "BTC", condition, threshold), url)
-    assert services.evaluate(market.record_quotes("binance", [Quote("BTC", D("101.5"), t + 1000)], t + 1000)) == 1
+    assert services.evaluate(record_quotes("binance", [Quote("BTC", D("101.5"), t + 1000)], t + 1000)) == 1
     return alert, secret
 
 
@@ -117,7 +118,7 @@ def test_a_price_stored_by_the_poll_task_that_crosses_a_level_is_delivered_to_th
     from django.test import Client
 
     assert poll_exchange("binance") == 4
-    price = float(market.selectors.latest_tick("binance", "BTC").price)
+    price = float(market_selectors.latest_tick("binance", "BTC").price)
     client = Client(headers={"X-API-Key": new_key("e2e")[1]})
     below = client.post("/api/alerts", {"symbol": "BTC", "above": price * 0.5, "webhook_url": receiver.url},
                         content_type="application/json").json()

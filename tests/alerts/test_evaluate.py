@@ -13,9 +13,9 @@ from django.db import OperationalError, connection
 from alerts import services
 from alerts.index import Outcome
 from alerts.models import Delivery, PriceAlert
-from market import services as market
 from market.domain.alerts import AlertSpec
 from market.domain.prices import Quote
+from market.prices import record_quotes
 from market.ticks import StoredTick
 
 from .conftest import new_key
@@ -29,7 +29,7 @@ def now_ms() -> int:
 
 
 def store(price, at, symbol="BTC", source="binance") -> list[StoredTick]:
-    return market.record_quotes(source, [Quote(symbol, D(str(price)), at)], at)
+    return record_quotes(source, [Quote(symbol, D(str(price)), at)], at)
 
 
 def alert(condition="above", threshold=100.0, window=None, repeat=False, symbol="BTC", url="http://127.0.0.1:9/hook"):

@@ -12,8 +12,11 @@ from django.core.cache import cache
 from core import threads
 from cryptosite import edge
 from cryptosite.asgi import application
-from market import documents, selectors, services
+from market import documents, selectors
+from market.candles import upsert_candles
 from market.domain.prices import Quote
+from market.markets import tracked_set_changed
+from market.prices import record_quotes
 from sandbox import simulation as sim
 from serving.django_handler import ThreadedASGIHandler
 from tests.conftest import set_fault
@@ -51,13 +54,13 @@ def headers(response) -> dict:
 
 def store(source: str, symbol: str, price: str, at: int | None = None):
     at = at or now_ms()
-    return services.record_quotes(source, [Quote(symbol, Decimal(price), at)], at)
+    return record_quotes(source, [Quote(symbol, Decimal(price), at)], at)
 
 
 def store_candles(symbol: str, timeframe: str, count: int) -> None:
     now = now_ms()
     size = {"1m": 60_000, "1h": 3_600_000}[timeframe]
-    services.upsert_candles("binance", symbol, timeframe, sim.series(symbol, timeframe, now - (count - 1) * size, now, now))
+    upsert_candles("binance", symbol, timeframe, sim.series(symbol, timeframe, now - (count - 1) * size, now, now))
 
 
 @pytest.mark.parametrize("path", ["/api/market/price?symbol=btc", "/api/market/price?symbol=BTC&source=Coinbase",
@@ -154,7 +157,7 @@ async def test_candles_stored_after_the_document_replace_it_at_once(served, sand
     def move():
         from market.domain.candles import Candle
 
-        services.upsert_candles("binance", "ETH", "1m", [Candle(newest["timestamp"], Decimal(1), Decimal(9), Decimal(1),
+        upsert_candles("binance", "ETH", "1m", [Candle(newest["timestamp"], Decimal(1), Decimal(9), Decimal(1),
                                                                  Decimal(7), Decimal(3), False)])
 
     await _stored(move)
@@ -166,7 +169,7 @@ async def test_an_admin_edit_of_the_tracked_set_reaches_prices_and_coins(served)
     from market.models import TrackedMarket
 
     assert "DOGE" not in (await served.get("/coins")).json()["Binance"]
-    await _stored(lambda: (TrackedMarket.objects.create(source="binance", symbol="DOGE"), services.tracked_set_changed()))
+    await _stored(lambda: (TrackedMarket.objects.create(source="binance", symbol="DOGE"), tracked_set_changed()))
     assert "DOGE" in (await served.get("/coins")).json()["Binance"]
 
 

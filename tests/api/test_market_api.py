@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from market import services
 from market.domain.prices import Quote
 from market.exchanges import http as exchange_http
 from market.models import Candle, PriceTick
+from market.prices import poll_quotes, record_quotes
 from sandbox import simulation as sim
 from tests.conftest import request_count, set_fault
 
@@ -33,7 +33,7 @@ class TestPrice:
     def test_a_fresh_stored_price_is_served_without_asking_the_exchange(self, client, sandbox):
         from decimal import Decimal
 
-        services.record_quotes("binance", [Quote("BTC", Decimal("50000.50000000"))], now_ms())
+        record_quotes("binance", [Quote("BTC", Decimal("50000.50000000"))], now_ms())
         set_fault(sandbox, "binance", mode="error", status=500)
         response = client.get("/api/market/price", {"symbol": "BTC"})
         assert response.status_code == 200
@@ -162,7 +162,7 @@ class TestOhlc:
 
 class TestWidgetEndpoints:
     def _poll(self, source="binance"):
-        return services.poll_quotes(source, ["BTC", "ETH", "SOL", "ADA"], now_ms())
+        return poll_quotes(source, ["BTC", "ETH", "SOL", "ADA"], now_ms())
 
     def test_prices_are_nested_by_source_then_symbol_with_change_pct(self, client, sandbox):
         self._poll()
@@ -184,7 +184,7 @@ class TestWidgetEndpoints:
 
         base = now_ms() - 60_000
         for i, price in enumerate(["100", "101", "102"]):
-            services.record_quotes("binance", [Quote("BTC", Decimal(price), base + i * 1000)], base + i * 1000)
+            record_quotes("binance", [Quote("BTC", Decimal(price), base + i * 1000)], base + i * 1000)
         rows = client.get("/history", {"symbol": "BTC", "source": "Binance", "limit": 2}).json()
         assert [r["price"] for r in rows] == [102.0, 101.0]
         assert rows[0]["source"] == "Binance" and rows[0]["change_pct"] == pytest.approx(0.9901)
@@ -246,8 +246,8 @@ class TestHealthAndDocs:
     def test_health_reports_checks_and_per_source_freshness(self, client, sandbox):
         before = client.get("/health").json()
         assert before["status"] == "degraded" and before["last_updated_utc"] is None
-        services.poll_quotes("binance", ["BTC"], now_ms())
-        services.poll_quotes("coinbase", ["BTC"], now_ms())
+        poll_quotes("binance", ["BTC"], now_ms())
+        poll_quotes("coinbase", ["BTC"], now_ms())
         body = client.get("/health").json()
         assert body["status"] == "ok"
         assert body["checks"] == {"database": "ok", "channel_layer": "ok", "broker": "ok"}

@@ -12,9 +12,9 @@ from asgiref.sync import sync_to_async
 
 from cryptosite import edge
 from cryptosite.asgi import application
-from market import services
 from market.domain.prices import Quote
 from market.models import TrackedMarket
+from market.prices import record_quotes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,7 +32,7 @@ async def test_requests_prices_and_queue_are_measured_for_this_machine(settings)
     def seed():
         TrackedMarket.objects.get_or_create(source="binance", symbol="BTC")
         now = int(time.time() * 1000) - 2000
-        services.record_quotes("binance", [Quote("BTC", Decimal("50000.5"), now)], now)
+        record_quotes("binance", [Quote("BTC", Decimal("50000.5"), now)], now)
 
     await sync_to_async(seed)()
     price = 'cryptosite_http_requests_total{endpoint="/api/market/price",method="GET",status="200"}'

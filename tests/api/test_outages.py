@@ -11,9 +11,10 @@ import pytest
 from core import threads
 from cryptosite import edge
 from cryptosite.asgi import application
-from market import services
+from market.candles import upsert_candles
 from market.domain.prices import Quote
 from market.models import TrackedMarket
+from market.prices import record_quotes
 from sandbox import simulation as sim
 from tests.conftest import OwnRedis
 
@@ -40,8 +41,8 @@ async def test_endpoints_answer_while_redis_is_down_and_recover_when_it_returns(
     def seed():
         TrackedMarket.objects.get_or_create(source="binance", symbol="BTC")
         now = int(time.time() * 1000)
-        services.record_quotes("binance", [Quote("BTC", Decimal("50000.5"), now)], now)
-        services.upsert_candles("binance", "BTC", "1h", sim.series("BTC", "1h", now - 299 * 3_600_000, now, now))
+        record_quotes("binance", [Quote("BTC", Decimal("50000.5"), now)], now)
+        upsert_candles("binance", "BTC", "1h", sim.series("BTC", "1h", now - 299 * 3_600_000, now, now))
 
     await sync_to_async(seed)()
     transport = httpx.ASGITransport(app=application, client=("198.51.100.8", 5000))

@@ -8,8 +8,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from apikeys import selectors, services, usage
-from market import services as market
 from market.domain.prices import Quote
+from market.prices import record_quotes
 from tests.apikeys.conftest import new_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,7 +20,7 @@ SENTIMENT = "/api/sentiment/analyze"  # always Django's
 
 def store_price() -> None:
     at = int(time.time() * 1000)
-    market.record_quotes("binance", [Quote("BTC", Decimal("50000.5"), at)], at)
+    record_quotes("binance", [Quote("BTC", Decimal("50000.5"), at)], at)
 
 
 def assert_401(response) -> None:

@@ -6,9 +6,10 @@ from decimal import Decimal as D
 import pytest
 from django.contrib.auth.models import User
 
-from market import services
+from market.candles import candles_for_request
 from market.domain.prices import Quote
 from market.models import ExchangeSchedule, TrackedMarket
+from market.prices import record_quotes
 from market.tasks import dispatch_polls
 
 pytestmark = pytest.mark.django_db
@@ -37,8 +38,8 @@ def test_there_are_no_default_credentials():
 
 def test_ticks_are_read_only_and_can_be_filtered_and_searched(operator):
     t = now_ms()
-    services.record_quotes("binance", [Quote("BTC", D("50000.5"), t), Quote("ETH", D("2000.25"), t)], t)
-    services.record_quotes("coinbase", [Quote("BTC", D("50010.75"), t)], t)
+    record_quotes("binance", [Quote("BTC", D("50000.5"), t), Quote("ETH", D("2000.25"), t)], t)
+    record_quotes("coinbase", [Quote("BTC", D("50010.75"), t)], t)
     listing = operator.get("/admin/market/pricetick/")
     assert listing.status_code == 200
     filtered = operator.get("/admin/market/pricetick/", {"source": "coinbase", "symbol": "BTC"}).content.decode()
@@ -53,7 +54,7 @@ def test_ticks_are_read_only_and_can_be_filtered_and_searched(operator):
 
 
 def test_candles_are_read_only_with_filters(operator, sandbox):
-    services.candles_for_request("binance", "BTC", "1h", 5, None, None)
+    candles_for_request("binance", "BTC", "1h", 5, None, None)
     page = operator.get("/admin/market/candle/", {"timeframe": "1h", "closed__exact": "1"}).content.decode()
     assert "BTC" in page
     assert operator.get("/admin/market/candle/add/").status_code == 403
@@ -68,7 +69,7 @@ def test_adding_a_market_checks_the_exchange_listing(operator, sandbox):
 
 
 def test_a_market_page_shows_its_recent_candles(operator, sandbox):
-    services.candles_for_request("binance", "BTC", "1h", 24, None, None)
+    candles_for_request("binance", "BTC", "1h", 24, None, None)
     market = TrackedMarket.objects.get(source="binance", symbol="BTC")
     page = operator.get(f"/admin/market/trackedmarket/{market.pk}/change/").content.decode()
     assert 'id="market-chart"' in page and "&quot;timestamp&quot;" in page

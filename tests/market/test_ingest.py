@@ -139,7 +139,7 @@ async def test_live_prices_reach_subscribers_again_by_themselves_after_the_chann
     are stored meanwhile (storage does not wait on the stream), and once Redis is back the
     subscriber hears new prices again, with no restart of either side."""
     own = OwnRedis(tmp_path)
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "streaming.layer.ProcessFanoutChannelLayer",
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "serving.channel_layer.ProcessFanoutChannelLayer",
                                            "CONFIG": {"hosts": [{"address": own.url}], "prefix": "test-ingest-restart"}}}
     await sync_to_async(track)("binance", "BTC")
     layer = get_channel_layer()

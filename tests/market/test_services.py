@@ -7,12 +7,15 @@ import orjson
 import pytest
 from django.core.cache import cache
 
-from market import documents, services
+from market import documents
+from market.candles import apply_tick_to_open_candles, sync_candles, upsert_candles
 from market.domain.candles import aggregate
 from market.domain.prices import Quote
 from market.domain.timeframes import TIMEFRAMES, align
 from market.exchanges.errors import ExchangeError
+from market.markets import watch
 from market.models import Candle, OnDemandMarket, PriceTick
+from market.prices import prune_ticks, record_quotes
 from market.tasks import poll_exchange, sync_exchange_candles
 from market.ticks import StoredTick, from_ms
 from sandbox import simulation as sim
@@ -29,31 +32,31 @@ def now_ms() -> int:
 def test_recording_the_same_poll_twice_stores_each_tick_once():
     now = now_ms()
     quotes = [Quote("BTC", D("100.5")), Quote("ETH", D("10"))]
-    first = services.record_quotes("binance", quotes, now)
-    again = services.record_quotes("binance", quotes, now + 10)  # same poll slot
+    first = record_quotes("binance", quotes, now)
+    again = record_quotes("binance", quotes, now + 10)  # same poll slot
     assert len(first) == 2 and again == []
     assert PriceTick.objects.count() == 2
 
 
 def test_change_pct_is_computed_against_the_previous_tick_of_the_same_market():
     t = now_ms() - 60_000
-    services.record_quotes("binance", [Quote("BTC", D("100"), t)], t)
-    services.record_quotes("coinbase", [Quote("BTC", D("500"), t + 1000)], t + 1000)
-    [tick] = services.record_quotes("binance", [Quote("BTC", D("110"), t + 2000)], t + 2000)
+    record_quotes("binance", [Quote("BTC", D("100"), t)], t)
+    record_quotes("coinbase", [Quote("BTC", D("500"), t + 1000)], t + 1000)
+    [tick] = record_quotes("binance", [Quote("BTC", D("110"), t + 2000)], t + 2000)
     assert tick.change_pct == D("10.0000")
 
 
 def test_an_older_tick_than_the_stored_one_is_ignored():
     t = now_ms()
-    services.record_quotes("coinbase", [Quote("BTC", D("100"), t)], t)
-    assert services.record_quotes("coinbase", [Quote("BTC", D("99"), t - 5000)], t) == []
+    record_quotes("coinbase", [Quote("BTC", D("100"), t)], t)
+    assert record_quotes("coinbase", [Quote("BTC", D("99"), t - 5000)], t) == []
 
 
 def test_upserting_candles_twice_keeps_one_row_each_with_the_latest_values():
     c = sim.candle("BTC", "1h", align(now_ms(), "1h") - 5 * H)
-    assert services.upsert_candles("binance", "BTC", "1h", [c]) == 1
+    assert upsert_candles("binance", "BTC", "1h", [c]) == 1
     changed = c.__class__(c.open_time, c.open, c.high + 1, c.low, c.close, c.volume, True)
-    services.upsert_candles("binance", "BTC", "1h", [changed])
+    upsert_candles("binance", "BTC", "1h", [changed])
     row = Candle.objects.get()
     assert row.high == c.high + 1
 
@@ -67,10 +70,10 @@ def test_the_open_candles_take_every_tick_of_one_call_and_nothing_else():
     base = (D("100"), D("110"), D("90"), D("100"), D("5"))
     for symbol, timeframe, start, closed in [("BTC", "1m", open_1m, False), ("BTC", "1h", open_1h, False),
                                              ("ETH", "1m", open_1m, False), ("BTC", "1m", open_1m - M, True)]:
-        services.upsert_candles("binance", symbol, timeframe, [sim.Candle(start, *base, closed)])
+        upsert_candles("binance", symbol, timeframe, [sim.Candle(start, *base, closed)])
     ticks = [StoredTick("binance", "BTC", D("120"), t + 10, t + 10), StoredTick("binance", "BTC", D("80"), t + 30, t + 30),
              StoredTick("binance", "BTC", D("95"), t + 20, t + 20)]
-    changed = services.apply_tick_to_open_candles(ticks, ("1m", "1h"))
+    changed = apply_tick_to_open_candles(ticks, ("1m", "1h"))
     assert sorted((symbol, tf) for _s, symbol, tf, _c in changed) == [("BTC", "1h"), ("BTC", "1m")]
     for timeframe, start in (("1m", open_1m), ("1h", open_1h)):
         row = Candle.objects.get(source="binance", symbol="BTC", timeframe=timeframe, open_time=start)
@@ -112,7 +115,7 @@ def test_one_exchange_failing_does_not_stop_the_others(sandbox, settings):
 def test_backfill_then_sync_is_gap_free_and_equal_to_the_exchange(sandbox, settings):
     settings.BACKFILL_CANDLES = 120
     now = now_ms()
-    services.sync_candles("binance", ["ETH"], now, full=True)
+    sync_candles("binance", ["ETH"], now, full=True)
     minutes = list(Candle.objects.filter(source="binance", symbol="ETH", timeframe="1m").order_by("open_time"))
     assert len(minutes) == 120
     assert all(b.open_time - a.open_time == M for a, b in zip(minutes, minutes[1:]))
@@ -129,12 +132,12 @@ def test_backfill_then_sync_is_gap_free_and_equal_to_the_exchange(sandbox, setti
 def test_a_hole_in_stored_candles_is_found_and_filled_by_the_full_sync(sandbox, settings):
     settings.BACKFILL_CANDLES = 60
     now = now_ms()
-    services.sync_candles("coinbase", ["BTC"], now, full=True)
+    sync_candles("coinbase", ["BTC"], now, full=True)
     qs = Candle.objects.filter(source="coinbase", symbol="BTC", timeframe="1m")
     assert qs.count() == 60
     victims = list(qs.order_by("open_time").values_list("open_time", flat=True)[10:20])
     qs.filter(open_time__in=victims).delete()
-    services.sync_candles("coinbase", ["BTC"], now + 1000, full=True)
+    sync_candles("coinbase", ["BTC"], now + 1000, full=True)
     assert set(victims) <= set(qs.values_list("open_time", flat=True))
 
 
@@ -151,8 +154,8 @@ def test_several_prices_of_one_market_in_one_batch_are_stored_in_time_order_each
     are stored, oldest first, each change_pct from the price before it; one older than what is
     stored is skipped."""
     t = now_ms()
-    services.record_quotes("kraken", [Quote("ETH", D("100"), t - 3000)], t - 3000)
-    stored = services.record_quotes("kraken", [Quote("ETH", D("110"), t - 1000), Quote("ETH", D("99"), t - 4000),
+    record_quotes("kraken", [Quote("ETH", D("100"), t - 3000)], t - 3000)
+    stored = record_quotes("kraken", [Quote("ETH", D("110"), t - 1000), Quote("ETH", D("99"), t - 4000),
                                                Quote("ETH", D("121"), t), Quote("ETH", D("105"), t - 2000)], t)
     assert [(s.timestamp_ms, s.change_pct) for s in stored] == [(t - 2000, D("5")), (t - 1000, D("4.7619")), (t, D("10"))]
     rows = PriceTick.objects.filter(source="kraken", symbol="ETH").order_by("timestamp")
@@ -161,9 +164,9 @@ def test_several_prices_of_one_market_in_one_batch_are_stored_in_time_order_each
 
 def test_pruning_removes_only_ticks_older_than_the_retention():
     t = now_ms()
-    services.record_quotes("binance", [Quote("BTC", D("1"), t - 40 * 86_400_000)], t - 40 * 86_400_000)
-    services.record_quotes("binance", [Quote("BTC", D("2"), t)], t)
-    assert services.prune_ticks(30) == 1
+    record_quotes("binance", [Quote("BTC", D("1"), t - 40 * 86_400_000)], t - 40 * 86_400_000)
+    record_quotes("binance", [Quote("BTC", D("2"), t)], t)
+    assert prune_ticks(30) == 1
     assert list(PriceTick.objects.values_list("price", flat=True)) == [D("2")]
 
 
@@ -175,21 +178,21 @@ def collect(ticks=(), candles=()):
 
 
 def test_watching_a_tracked_market_gives_its_newest_price_and_changes_nothing():
-    services.record_quotes("binance", [Quote("BTC", D("100"))], now_ms())
-    tracked, tick = services.watch("binance", "BTC")
+    record_quotes("binance", [Quote("BTC", D("100"))], now_ms())
+    tracked, tick = watch("binance", "BTC")
     assert tracked is True and tick.price == D("100")
     assert not OnDemandMarket.objects.exists()
 
 
 def test_watching_an_untracked_listed_market_polls_it_on_demand(sandbox):
-    tracked, tick = services.watch("kraken", "ATOM")
+    tracked, tick = watch("kraken", "ATOM")
     assert tracked is False and tick is None
     assert OnDemandMarket.objects.filter(source="kraken", symbol="ATOM").count() == 1
 
 
 def test_watching_a_symbol_the_exchange_does_not_list_is_a_404_and_changes_nothing(sandbox):
     with pytest.raises(ExchangeError) as raised:
-        services.watch("binance", "NOPE")
+        watch("binance", "NOPE")
     assert raised.value.status == 404 and "Symbol not found: NOPE" in str(raised.value)
     assert not OnDemandMarket.objects.exists()
 

@@ -11,9 +11,9 @@ from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
 
 from core.cache import redis_client
-from market import services
 from market.domain.prices import Quote
 from market.models import PriceTick
+from market.prices import record_quotes
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def redis_stats() -> dict:
 def seed_prices() -> None:
     now = int(time.time() * 1000)
     for source in ("binance", "coinbase"):
-        services.record_quotes(source, [Quote("BTC", Decimal("50000"))], now)
+        record_quotes(source, [Quote("BTC", Decimal("50000"))], now)
 
 
 def test_a_burst_of_health_calls_checked_at_every_call_opens_no_redis_connection_per_call(client, settings):

@@ -9,8 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from market import services, tasks
+from market import tasks
+from market.candles import upsert_candles
 from market.domain.timeframes import TIMEFRAMES, align
+from market.markets import TooManyUntracked, admit_untracked, watch
 from market.models import Candle, OnDemandMarket, PriceTick
 from market.schedule import beat_schedule
 from sandbox import simulation as sim
@@ -56,10 +58,10 @@ def test_pruning_removes_untracked_candles_and_keeps_tracked_ones(sandbox, setti
     now = now_ms()
     first = align(now, "1h") - 99 * H
     for symbol in ("BTC", "ATOM", "DOT"):  # tracked; untracked, long unused; untracked, in use
-        services.upsert_candles("binance", symbol, "1h", sim.series(symbol, "1h", first, now, now))
+        upsert_candles("binance", symbol, "1h", sim.series(symbol, "1h", first, now, now))
     OnDemandMarket.objects.create(source="binance", symbol="ATOM", expires_at=timezone.now() - timedelta(hours=8),
                                   used_at=timezone.now() - timedelta(hours=7))
-    services.admit_untracked("binance", "DOT")
+    admit_untracked("binance", "DOT")
 
     assert tasks.prune_untracked_markets() == 100 + 76
 
@@ -79,8 +81,8 @@ def test_the_server_keeps_data_for_at_most_the_configured_number_of_untracked_ma
     body = refused.json()
     assert set(body) >= {"error", "timestamp"} and "UNTRACKED_MARKETS_MAX" in body["error"]
     assert client.get("/api/market/ohlc", {"symbol": "LTC", "timeframe": "1h", "limit": 5}).status_code == 503
-    with pytest.raises(services.TooManyUntracked):  # a live subscription (or alert) is refused alike
-        services.watch("binance", "LTC")
+    with pytest.raises(TooManyUntracked):  # a live subscription (or alert) is refused alike
+        watch("binance", "LTC")
     assert not PriceTick.objects.filter(symbol="LTC").exists() and not Candle.objects.filter(symbol="LTC").exists()
     # Markets already kept, and tracked ones, are served as before.
     assert client.get("/api/market/price", {"symbol": "DOGE"}).status_code == 200

@@ -22,9 +22,9 @@ from alerts import services
 from alerts.models import Delivery, DeliveryAttempt, PriceAlert
 from apikeys.models import ApiKey
 from cryptosite.stack import BASE_DIR
-from market import services as market
 from market.domain.alerts import AlertSpec
 from market.domain.prices import Quote
+from market.prices import record_quotes
 from market.schedule import beat_schedule
 from tests.alerts.conftest import Receiver, new_key, tracked  # noqa: F401  (tracked: the seeded markets, autouse)
 
@@ -142,9 +142,9 @@ def fire(url: str, key: ApiKey | None = None, count: int = 1, repeat: bool = Fal
     """`count` alerts of `key` on BTC, set and crossed together: their deliveries are queued."""
     key = key or new_key()[0]
     t = now_ms()
-    market.record_quotes("binance", [Quote("BTC", D("90"), t)], t)
+    record_quotes("binance", [Quote("BTC", D("90"), t)], t)
     alerts = [services.create_alert(key, AlertSpec("binance", "BTC", "above", 100.0, repeat=repeat), url)[0] for _ in range(count)]
-    assert services.evaluate(market.record_quotes("binance", [Quote("BTC", D("101"), t + 1000)], t + 1000)) == count
+    assert services.evaluate(record_quotes("binance", [Quote("BTC", D("101"), t + 1000)], t + 1000)) == count
     return alerts
 
 
@@ -191,10 +191,10 @@ def test_a_repeat_alert_does_not_fire_again_within_its_cooldown_of_price_time(se
     [alert] = fire(receiver.url, repeat=True)
     t = json.loads(Delivery.objects.get().body)["timestamp"]
     for step, price in enumerate([95, 105, 95, 105, 95, 105], start=1):  # every 5 s for 30 s
-        services.evaluate(market.record_quotes("binance", [Quote("BTC", D(price), t + step * 5000)], t + step * 5000))
+        services.evaluate(record_quotes("binance", [Quote("BTC", D(price), t + step * 5000)], t + step * 5000))
     assert Delivery.objects.count() == 1 and PriceAlert.objects.get(pk=alert.id).fired_count == 1
     later = t + 61_000
-    assert services.evaluate(market.record_quotes("binance", [Quote("BTC", D("106"), later)], later)) == 1
+    assert services.evaluate(record_quotes("binance", [Quote("BTC", D("106"), later)], later)) == 1
     assert Delivery.objects.count() == 2
 
 
@@ -203,11 +203,11 @@ def test_a_key_revoked_from_the_command_line_has_its_alerts_never_fire_even_from
     key, _ = new_key("mallory")
     services.create_alert(key, AlertSpec("binance", "BTC", "above", 100.0), receiver.url)
     t = now_ms()
-    services.evaluate(market.record_quotes("binance", [Quote("BTC", D("90"), t)], t))  # the index is built, alert armed
+    services.evaluate(record_quotes("binance", [Quote("BTC", D("90"), t)], t))  # the index is built, alert armed
     call_command("apikey", "revoke", "mallory")
-    assert services.evaluate(market.record_quotes("binance", [Quote("BTC", D("101"), t + 1000)], t + 1000)) == 0
+    assert services.evaluate(record_quotes("binance", [Quote("BTC", D("101"), t + 1000)], t + 1000)) == 0
     services.forget_indexes()
-    assert services.evaluate(market.record_quotes("binance", [Quote("BTC", D("102"), t + 2000)], t + 2000)) == 0
+    assert services.evaluate(record_quotes("binance", [Quote("BTC", D("102"), t + 2000)], t + 2000)) == 0
     assert not Delivery.objects.exists() and receiver.requests == []
 
 
@@ -215,9 +215,9 @@ def test_an_expired_key_has_its_alerts_never_fire(receiver):
     key, _ = new_key("temp")
     services.create_alert(key, AlertSpec("binance", "BTC", "above", 100.0), receiver.url)
     t = now_ms()
-    services.evaluate(market.record_quotes("binance", [Quote("BTC", D("90"), t)], t))
+    services.evaluate(record_quotes("binance", [Quote("BTC", D("90"), t)], t))
     ApiKey.objects.filter(pk=key.pk).update(expiry_date=timezone.now() - timedelta(seconds=1))
-    assert services.evaluate(market.record_quotes("binance", [Quote("BTC", D("101"), t + 1000)], t + 1000)) == 0
+    assert services.evaluate(record_quotes("binance", [Quote("BTC", D("101"), t + 1000)], t + 1000)) == 0
     assert not Delivery.objects.exists()
 
 

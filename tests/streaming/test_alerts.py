@@ -15,9 +15,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
-from market import services
 from market.domain.prices import Quote
 from market.payloads import price_payload
+from market.prices import record_quotes
 from streaming.broadcast import publish
 from streaming.groups import price_group
 from tests.streaming.test_consumer import _close_everything, connect, send  # noqa: F401 (the fixture closes every connection)
@@ -35,7 +35,7 @@ T0 = int(time.time() * 1000) // 1000 * 1000  # the tests' prices are stored at T
 
 
 async def store(price: str, ts: int, symbol: str = "BTC", source: str = "binance"):
-    return await sync_to_async(services.record_quotes)(source, [Quote(symbol, D(price), ts)], ts)
+    return await sync_to_async(record_quotes)(source, [Quote(symbol, D(price), ts)], ts)
 
 
 async def stored_and_published(price: str, ts: int, symbol: str = "BTC"):

@@ -12,8 +12,8 @@ from channels.testing import WebsocketCommunicator
 from django.db import connections
 
 from cryptosite.asgi import application
-from market import services
 from market.domain.prices import Quote
+from market.prices import record_quotes
 from streaming import admission
 from streaming.broadcast import publish
 from tests.conftest import set_fault
@@ -65,7 +65,7 @@ async def send(ws, message) -> dict:
 
 async def store(symbol: str, price: str, source: str = "binance"):
     now = int(time.time() * 1000)
-    return await sync_to_async(services.record_quotes)(source, [Quote(symbol, D(price), now)], now)
+    return await sync_to_async(record_quotes)(source, [Quote(symbol, D(price), now)], now)
 
 
 async def test_the_original_clients_session_works_unchanged(sandbox):

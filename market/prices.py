@@ -1,0 +1,110 @@
+"""Writes of prices (ticks): the one write path the poller, the live feeds and a live fetch share,
+and the pruning of old ticks."""
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from . import aio, documents, markets, selectors
+from .domain.errors import NoData
+from .domain.feeds import Trade
+from .domain.prices import Quote, change_pct
+from .exchanges import get_exchange
+from .models import PriceTick
+from .ticks import StoredTick, from_ms, latest_key, to_ms
+
+
+def _previous_ticks(source: str, symbols: list[str]) -> dict[str, tuple]:
+    """(price, timestamp ms) of each market's newest stored tick: from the cache in one round
+    trip (every write below refreshes it), from the database for what it lacks."""
+    cached = cache.get_many([latest_key(source, s) for s in symbols])
+    out = {}
+    for symbol in symbols:
+        hit = cached.get(latest_key(source, symbol))
+        if hit is not None:
+            tick = StoredTick.from_cache(hit)
+            out[symbol] = (tick.price, tick.timestamp_ms)
+            continue
+        row = (
+            PriceTick.objects.filter(source=source, symbol=symbol)
+            .order_by("-timestamp")
+            .values_list("price", "timestamp")
+            .first()
+        )
+        if row is not None:
+            out[symbol] = (row[0], to_ms(row[1]))
+    return out
+
+
+def record_quotes(source: str, quotes: Iterable[Quote], polled_ms: int) -> list[StoredTick]:
+    """Store new prices, a market's in time order (a feed's batch may hold several); a price
+    already stored (same market and time), or older than the newest, is skipped, so a poll that
+    runs twice stores nothing twice. Returns the ticks stored, after the commit."""
+    slot = int(selectors.poll_interval(source) * 1000) or 1
+    slot_ms = polled_ms // slot * slot
+    quotes = sorted(quotes, key=lambda q: q.timestamp_ms or slot_ms)  # a market's prices in time order
+    previous = _previous_ticks(source, list(dict.fromkeys(q.symbol for q in quotes)))
+    stored: list[StoredTick] = []
+    rows = []
+    for quote in quotes:
+        stamp = quote.timestamp_ms or slot_ms
+        prev = previous.get(quote.symbol)
+        if prev is not None and prev[1] >= stamp:
+            continue  # already stored, or older than what we have
+        pct = change_pct(prev[0] if prev else None, quote.price)
+        previous[quote.symbol] = (quote.price, stamp)
+        rows.append(
+            PriceTick(
+                source=source, symbol=quote.symbol, price=quote.price, timestamp=from_ms(stamp),
+                received_at=from_ms(polled_ms), change_pct=pct,
+            )
+        )
+        stored.append(StoredTick(source, quote.symbol, quote.price, stamp, polled_ms, pct))
+    with transaction.atomic():
+        # The unique (source, symbol, timestamp) constraint is the last guard against a duplicate.
+        PriceTick.objects.bulk_create(rows, ignore_conflicts=True)
+    if stored:
+        newest = {latest_key(t.source, t.symbol): t.to_cache() for t in stored}
+        newest[selectors.received_key(source)] = polled_ms  # /health's freshness, without a query
+        cache.set_many(newest, timeout=None)
+        documents.store_prices(stored)
+    return stored
+
+
+def poll_quotes(source: str, symbols: list[str], now_ms: int) -> list[StoredTick]:
+    if not symbols:
+        return []
+    quotes = aio.run(get_exchange(source).fetch_quotes(symbols))
+    return record_quotes(source, quotes, now_ms)
+
+
+def record_feed_prices(source: str, trades: list[Trade], received_ms: int) -> list[StoredTick]:
+    """Store the prices a live feed delivered, through the poller's own write (`record_quotes`: a
+    price already stored, or older than the newest, is skipped). Returns the ticks stored."""
+    return record_quotes(source, [Quote(t.symbol, t.price, t.timestamp_ms) for t in trades], received_ms)
+
+
+def fresh_or_live_tick(source: str, symbol: str) -> StoredTick:
+    """The stored price when it is fresh; otherwise one fetched from the exchange now."""
+    tick = selectors.latest_tick(source, symbol)
+    if tick is not None and selectors.is_fresh(tick):
+        return tick
+    markets.ensure_listed(source, symbol)
+    if not selectors.is_tracked(source, symbol):
+        markets.admit_untracked(source, symbol)
+    stored = poll_quotes(source, [symbol], selectors.now_ms())
+    if stored:
+        return stored[0]
+    tick = selectors.latest_tick(source, symbol)
+    if tick is None:
+        raise NoData(f"No price available for {symbol} on {source}")
+    return tick
+
+
+def prune_ticks(days: int) -> int:
+    cutoff = timezone.now() - timedelta(days=days)
+    deleted, _ = PriceTick.objects.filter(timestamp__lt=cutoff).delete()
+    return deleted
