@@ -170,7 +170,7 @@ class Stack:
             # WEB_CONCURRENCY server processes on one port, WebSocket backlogs bounded (cryptosite.serve).
             web = self._spawn("web", [sys.executable, "-m", "cryptosite.serve", "-b", self.host, "-p", str(self.port)])
             # The exchanges' live feeds (FEEDS); the poller below stands in for a feed that is down.
-            self._spawn("ingest", self.manage("ingest"))
+            self._spawn("ingest", [sys.executable, "-m", "ingest"])
             # Polls and syncs on one worker, webhooks on another (their queues' aliases: settings'
             # CELERY_TASK_QUEUES), so a slow receiver never takes a poller's thread.
             for name, queue, threads in (("worker", "tasks", self.env.get("WORKER_CONCURRENCY", "8")),

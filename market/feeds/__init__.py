@@ -1,5 +1,5 @@
 """The exchanges' live WebSocket feeds: one protocol class per exchange behind one base class,
-chosen by name like the REST adapters (market.exchanges). No I/O here: market.ingest connects."""
+chosen by name like the REST adapters (market.exchanges). No I/O here: the ingest process (ingest/) connects."""
 
 from django.conf import settings
 

@@ -172,14 +172,14 @@ def test_a_failing_evaluation_is_logged_and_does_not_raise(monkeypatch, caplog):
 
 
 def test_prices_written_by_the_feed_ingest_are_evaluated_after_they_are_stored(_nothing_sent):
-    from market import ingest
+    from ingest.exchange import ExchangeIngest
     from market.domain.feeds import Trade
     from market.models import PriceTick
 
     t = now_ms()
     store(90, t)
     a = alert("above", 100)
-    exchange = ingest.ExchangeIngest("binance")
+    exchange = ExchangeIngest("binance")
     try:
         exchange.write([Trade("BTC", D("100.5"), t + 1000)], [], t + 1000)
     finally:

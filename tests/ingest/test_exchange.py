@@ -1,7 +1,8 @@
-"""The ingest process's core (market.ingest) against the sandbox exchange's live feeds and REST API,
-the real database and Redis, in this process: what a feed says is stored once, throttled, and
-published; a gap is resynced from the REST API; garbage is not stored and a feed that sends only
-garbage is declared down; markets added or removed are followed without a restart."""
+"""The ingest process's core (ingest.exchange, ingest.connection) against the sandbox exchange's
+live feeds and REST API, the real database and Redis, in this process: what a feed says is stored
+once, throttled, and published; a gap is resynced from the REST API; garbage is not stored and a
+feed that sends only garbage is declared down; markets added or removed are followed without a
+restart."""
 
 import asyncio
 import time
@@ -13,7 +14,8 @@ from channels.layers import get_channel_layer
 from django.db import OperationalError
 
 from cryptosite.asgi import application
-from market import ingest, selectors
+from ingest.exchange import ExchangeIngest
+from market import selectors
 from market.feeds import BinanceFeed
 from market.locks import Lease
 from market.models import Candle, PriceTick, TrackedMarket
@@ -66,7 +68,7 @@ async def until(check, seconds: float = 15.0):
 
 class Running:
     def __init__(self, source: str):
-        self.exchange = ingest.ExchangeIngest(source)
+        self.exchange = ExchangeIngest(source)
 
     async def __aenter__(self):
         self.task = asyncio.create_task(self.exchange.run())
@@ -149,10 +151,10 @@ async def test_live_prices_reach_subscribers_again_by_themselves_after_the_chann
         async with Running("binance"):
             assert (await asyncio.wait_for(layer.receive(channel), 15))["data"]["symbol"] == "BTC"
             own.stop()
-            stopped = ingest.now_ms()
+            stopped = selectors.now_ms()
             await asyncio.sleep(2)
             own.start()
-            restarted = ingest.now_ms()
+            restarted = selectors.now_ms()
             while (await asyncio.wait_for(layer.receive(channel), 15))["data"]["timestamp"] <= restarted:
                 pass  # what was on its way before the outage
             during = [t for t, _ in await sync_to_async(ticks)("binance", "BTC") if stopped < t < restarted]
