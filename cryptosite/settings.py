@@ -43,7 +43,7 @@ elif not DEBUG and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 32):
 HOST = env.str("HOST", default="127.0.0.1")
 PORT = env.int("PORT", default=8000)
 # Server processes sharing the port (cryptosite.serve), and the threads each gives Django's
-# synchronous views (cryptosite.handler); the hot reads and WebSockets never wait for those.
+# synchronous views (serving.django_handler); the hot reads and WebSockets never wait for those.
 WEB_CONCURRENCY = int(env.str("WEB_CONCURRENCY", default="").strip() or os.cpu_count() or 1)
 WEB_THREADS = env.int("WEB_THREADS", default=8)
 # uvicorn (httptools, uvloop) by default; daphne is the alternative (cryptosite.serve).
@@ -78,6 +78,10 @@ INSTALLED_APPS = [
     "apikeys",
     "alerts",
 ]
+# The sandbox exchange (its command serves a simulated Binance, Coinbase and Kraken) belongs to the
+# demo and the tests (the suite sets SANDBOX=1): a production server neither installs nor imports it.
+if DEMO or env.bool("SANDBOX", default=False):
+    INSTALLED_APPS.append("sandbox")
 
 MIDDLEWARE = [
     "cryptosite.middleware.LocalDebugPagesMiddleware",
@@ -144,7 +148,7 @@ REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_POR
 
 CACHES = {
     "default": {
-        "BACKEND": "core.cache.FastRedisCache",
+        "BACKEND": "serving.django_cache.FastRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "cryptosite-demo" if DEMO else "cryptosite",
         "TIMEOUT": 300,
@@ -154,10 +158,10 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "streaming.layer.ProcessFanoutChannelLayer",
+        "BACKEND": "serving.channel_layer.ProcessFanoutChannelLayer",
         "CONFIG": {
             # One reader per process and a pool that waits when all its connections are busy
-            # (streaming/layer.py). redis-py's default 5 s socket timeout would race
+            # (serving/channel_layer.py). redis-py's default 5 s socket timeout would race
             # channels-redis's 5 s BZPOPMIN ("Timeout reading"): allow more.
             "hosts": [{
                 "address": REDIS_URL,
@@ -340,7 +344,7 @@ WS_MAX_MESSAGES_PER_SECOND = env.int("WS_MAX_MESSAGES_PER_SECOND", default=10)
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=4096)
 WS_HEARTBEAT_SECONDS = env.float("WS_HEARTBEAT_SECONDS", default=30.0)
 # What one connection may have waiting for a client that does not read, past the 64 KiB
-# Twisted buffers anyway; then the connection is dropped (streaming/transport.py).
+# Twisted buffers anyway; then the connection is dropped (serving/daphne_ws.py).
 WS_MAX_BUFFERED_BYTES = env.int("WS_MAX_BUFFERED_BYTES", default=256 * 1024)
 # The kernel send buffer of each WebSocket (0 = the OS's autotuning, up to megabytes each).
 WS_SEND_BUFFER_BYTES = env.int("WS_SEND_BUFFER_BYTES", default=256 * 1024)
