@@ -23,17 +23,16 @@ import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 import httpx
 from celery import current_app
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apikeys.models import ApiKey
+from core import keys
 from core.cache import redis_client
 from market import selectors as market_selectors
 from market.domain.alerts import AlertSpec
@@ -95,11 +94,6 @@ def delete_alert(key: ApiKey, alert_id: int) -> None:
 
 
 # --- the alerts version of each market (Redis) ------------------------------------------------
-@lru_cache(maxsize=4096)
-def version_key(source: str, symbol: str) -> str:
-    return cache.make_key(f"alerts-version:{source}:{symbol}")
-
-
 def changed(source: str, symbol: str) -> int | None:
     """Tell every process that this market's alerts changed (after the commit). None: Redis away
     (a process then rebuilds its index at every price until it is back)."""
@@ -111,7 +105,7 @@ def changed_many(markets: list[tuple[str, str]]) -> list[int | None]:
     try:
         pipe = redis_client().pipeline(transaction=False)
         for market in markets:
-            pipe.incr(version_key(*market))
+            pipe.incr(keys.alerts_version_key(*market))
         return [int(v) for v in pipe.execute()]
     except Exception as exc:
         log.warning("alerts versions of %d markets not changed: %s", len(markets), exc)
@@ -120,7 +114,7 @@ def changed_many(markets: list[tuple[str, str]]) -> list[int | None]:
 
 def _versions(markets: list[tuple[str, str]]) -> list[object]:
     try:
-        found = redis_client().mget([version_key(*m) for m in markets])
+        found = redis_client().mget([keys.alerts_version_key(*m) for m in markets])
         return [b"0" if v is None else v for v in found]  # never changed (or Redis lost its data: see MAX_INDEX_AGE)
     except Exception as exc:
         log.warning("alerts versions unreadable (%s): indexes rebuilt from the database", exc)
@@ -243,8 +237,8 @@ def _fire_guard(ts: int, now: datetime) -> tuple[str, list]:
     """What a fire by the price at `ts` requires of a row, whatever this process's index believes:
     armed, newer than its since_ms (set before it was created, or within its cooldown), and its key
     neither revoked nor expired."""
-    quote, keys = connection.ops.quote_name, ApiKey._meta
-    sql = (f"armed = %s AND since_ms < %s AND key_id IN (SELECT {quote(keys.pk.column)} FROM {quote(keys.db_table)} "
+    quote, key_model = connection.ops.quote_name, ApiKey._meta
+    sql = (f"armed = %s AND since_ms < %s AND key_id IN (SELECT {quote(key_model.pk.column)} FROM {quote(key_model.db_table)} "
            f"WHERE revoked = %s AND (expiry_date IS NULL OR expiry_date > %s))")
     return sql, [True, ts, False, connection.ops.adapt_datetimefield_value(now)]
 

@@ -4,33 +4,21 @@ USAGE_DAYS days) and the time of the last request, read here for the admin."""
 
 import time
 
-from django.conf import settings
-
+from core import keys
 from core.cache import redis_client
 
 USAGE_DAYS = 8
 
 
-def _prefix() -> str:
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:apikey"
-
-
-def version_key() -> str:
-    """Changed by every create, edit, revoke and delete (apikeys.services)."""
-    return f"{_prefix()}:version"
+version_key = keys.api_keys_version_key  # changed by every create, edit, revoke and delete (apikeys.services)
 
 
 def day(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
-def day_key(prefix: str, on: str) -> str:
-    return f"{_prefix()}:used:{prefix}:{on}"
-
-
-def last_used_key() -> str:
-    """A hash: key prefix → Unix seconds of its last request."""
-    return f"{_prefix()}:last-used"
+day_key = keys.api_key_day_key
+last_used_key = keys.api_keys_last_used_key  # a hash: key prefix → Unix seconds of its last request
 
 
 def record(prefix: str, now: float | None = None) -> None:

@@ -16,6 +16,8 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from . import keys
+
 EXEMPT_PREFIXES = ("/health", "/metrics", "/static/")
 
 # KEYS[1]: the client's counter for this window; KEYS[2] (optional): a document to return too;
@@ -92,8 +94,7 @@ def window_end(client: str, period: int, now: float) -> int:
 
 
 def counter_key(group: str, rate: Rate, client: str, end: int) -> str:
-    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
-    return f"{prefix}:rl:{group}:{rate.limit}/{rate.period}:{client}:{end}"
+    return keys.rate_counter_key(group, rate.limit, rate.period, client, end)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from redis.retry import Retry
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import metrics
+from core import keys, metrics
 from core.clientip import is_local
 from core.errors import error_response
 from market import selectors
@@ -28,7 +28,6 @@ from market import selectors
 # nothing. The dependency checks are kept in Redis for HEALTH_CACHE_SECONDS (shared by every
 # process), each Redis is pinged over a pooled connection, and the prices' freshness comes from
 # Redis (market.selectors.source_freshness).
-CHECKS_KEY = "health:checks"
 
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
@@ -94,14 +93,14 @@ def dependency_checks() -> dict:
     coming back) shows within that. While the cache's Redis is away nothing is kept and every call
     checks again: a refused connection costs little, and the outage is never hidden."""
     try:
-        checks = cache.get(CHECKS_KEY)
+        checks = cache.get(keys.HEALTH_CHECKS)
     except redis.RedisError:
         return _check_dependencies()
     if checks is None:
         checks = _check_dependencies()
         if settings.HEALTH_CACHE_SECONDS > 0:
             try:
-                cache.set(CHECKS_KEY, checks, timeout=settings.HEALTH_CACHE_SECONDS)
+                cache.set(keys.HEALTH_CHECKS, checks, timeout=settings.HEALTH_CACHE_SECONDS)
             except redis.RedisError:
                 pass
     return checks

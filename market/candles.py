@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from core import keys
+
 from . import aio, documents, markets, selectors
 from .domain.candles import Candle as CandleValue
 from .domain.feeds import CandleUpdate
@@ -68,10 +70,6 @@ async def _fetch_plan(source: str, plan: list[tuple[str, str, list[tuple[int, in
     return results
 
 
-def _sync_key(source: str, symbol: str, timeframe: str) -> str:
-    return f"candle-sync:{source}:{symbol}:{timeframe}"
-
-
 def sync_candles(source: str, symbols: list[str], now_ms: int, full: bool = False) -> dict[tuple[str, str], list[CandleValue]]:
     """Bring stored candles up to date with the exchange's own klines.
 
@@ -80,10 +78,10 @@ def sync_candles(source: str, symbols: list[str], now_ms: int, full: bool = Fals
     the candles written, by (symbol, timeframe).
     """
     plan = []
-    last_sync = cache.get_many([_sync_key(source, s, tf) for s in symbols for tf in TIMEFRAMES])
+    last_sync = cache.get_many([keys.candle_sync(source, s, tf) for s in symbols for tf in TIMEFRAMES])
     for symbol in symbols:
         for timeframe in TIMEFRAMES:
-            key = _sync_key(source, symbol, timeframe)
+            key = keys.candle_sync(source, symbol, timeframe)
             if not full and now_ms - last_sync.get(key, 0) < sync_period_ms(timeframe, settings.CANDLE_SYNC_INTERVAL):
                 continue
             last = selectors.last_open_time(source, symbol, timeframe)
@@ -104,7 +102,7 @@ def sync_candles(source: str, symbols: list[str], now_ms: int, full: bool = Fals
             continue
         upsert_candles(source, symbol, timeframe, outcome)
         written.setdefault((symbol, timeframe), []).extend(outcome)
-        synced[_sync_key(source, symbol, timeframe)] = now_ms
+        synced[keys.candle_sync(source, symbol, timeframe)] = now_ms
     cache.set_many(synced, timeout=3600)
     if errors:
         log.warning("candle sync on %s: %d failures, first: %s", source, len(errors), errors[0])
@@ -132,7 +130,7 @@ def candles_for_request(
     ) or (stored and not stored[-1].closed and _candle_is_stale(source, symbol, timeframe, stored[-1].open_time))
     # A partly stored range is refreshed at most once per poll interval (a hole may be real: no
     # trades); an empty one is always asked for, so an unknown symbol is a 404 every time.
-    attempt_key = f"candle-live:{source}:{symbol}:{timeframe}:{first}:{last}"
+    attempt_key = keys.candle_live(source, symbol, timeframe, first, last)
     if needs_fetch and (not stored or _first_attempt(attempt_key, max(5, int(selectors.poll_interval(source))))):
         if not stored:
             markets.ensure_listed(source, symbol)

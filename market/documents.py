@@ -8,10 +8,10 @@ same bytes and, for /prices and /coins, stores them for the next request.
 """
 
 import orjson
-from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
 
+from core import keys
 from core.cache import redis_client
 
 from . import selectors
@@ -23,30 +23,26 @@ from .ticks import StoredTick
 TRACKED_TTL_SECONDS = 60
 
 
-def _prefix() -> str:
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:doc"
-
-
 def price_key(source: str, symbol: str) -> str:
-    return f"{_prefix()}:price:{source}:{symbol}"
+    return keys.document_key("price", source, symbol)
 
 
 def prices_key() -> str:
-    return f"{_prefix()}:prices"
+    return keys.document_key("prices")
 
 
 def coins_key() -> str:
-    return f"{_prefix()}:coins"
+    return keys.document_key("coins")
 
 
 def candles_version_key(source: str, symbol: str, timeframe: str) -> str:
-    return f"{_prefix()}:candles-version:{source}:{symbol}:{timeframe}"
+    return keys.document_key("candles-version", source, symbol, timeframe)
 
 
 def ohlc_key(source: str, symbol: str, timeframe: str, first: int, last: int, limit: int) -> str:
     """The document of a candles request, less its version: the stored candles' version of that
     series (candles_version_key) is appended when it is read or written."""
-    return f"{_prefix()}:ohlc:{source}:{symbol}:{timeframe}:{first}:{last}:{limit}"
+    return keys.document_key("ohlc", source, symbol, timeframe, first, last, limit)
 
 
 def render(payload: object) -> bytes:

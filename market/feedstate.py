@@ -4,7 +4,7 @@ feed_path)."""
 
 from django.core.cache import cache
 
-from .ticks import feed_key
+from core import keys
 
 
 def publish_feed_state(source: str, live_since_ms: int | None, seen_ms: int | None, down_since_ms: int | None,
@@ -12,4 +12,4 @@ def publish_feed_state(source: str, live_since_ms: int | None, seen_ms: int | No
     """What the ingest process tells every other process about an exchange's feed: live since
     when (None: not live), the last time it was heard from, and why it is down."""
     state = {"live_since": live_since_ms, "seen": seen_ms, "down_since": down_since_ms, "detail": detail[:300]}
-    cache.set(feed_key(source), state, timeout=None)
+    cache.set(keys.feed(source), state, timeout=None)

@@ -8,10 +8,10 @@ price going back in time)."""
 import logging
 import threading
 
-from django.core.cache import cache
 from redis.exceptions import LockNotOwnedError
 from redis.lock import Lock
 
+from core import keys
 from core.cache import redis_client
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class Lease:
     `renew`: False for work far shorter than the lease (a feed write), which needs no renewing."""
 
     def __init__(self, name: str, lease: float, wait: float = 0.0, renew: bool = True):
-        self.key, self.lease = cache.make_key(f"lock:{name}"), max(1, int(lease))
+        self.key, self.lease = keys.lock_key(name), max(1, int(lease))
         self.wait, self.renew = wait, renew
         self.done = threading.Event()
         self.held = False

@@ -8,22 +8,24 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from core import keys
+
 from . import aio, documents, markets, selectors
 from .domain.errors import NoData
 from .domain.feeds import Trade
 from .domain.prices import Quote, change_pct
 from .exchanges import get_exchange
 from .models import PriceTick
-from .ticks import StoredTick, from_ms, latest_key, to_ms
+from .ticks import StoredTick, from_ms, to_ms
 
 
 def _previous_ticks(source: str, symbols: list[str]) -> dict[str, tuple]:
     """(price, timestamp ms) of each market's newest stored tick: from the cache in one round
     trip (every write below refreshes it), from the database for what it lacks."""
-    cached = cache.get_many([latest_key(source, s) for s in symbols])
+    cached = cache.get_many([keys.latest(source, s) for s in symbols])
     out = {}
     for symbol in symbols:
-        hit = cached.get(latest_key(source, symbol))
+        hit = cached.get(keys.latest(source, symbol))
         if hit is not None:
             tick = StoredTick.from_cache(hit)
             out[symbol] = (tick.price, tick.timestamp_ms)
@@ -67,8 +69,8 @@ def record_quotes(source: str, quotes: Iterable[Quote], polled_ms: int) -> list[
         # The unique (source, symbol, timestamp) constraint is the last guard against a duplicate.
         PriceTick.objects.bulk_create(rows, ignore_conflicts=True)
     if stored:
-        newest = {latest_key(t.source, t.symbol): t.to_cache() for t in stored}
-        newest[selectors.received_key(source)] = polled_ms  # /health's freshness, without a query
+        newest = {keys.latest(t.source, t.symbol): t.to_cache() for t in stored}
+        newest[keys.received(source)] = polled_ms  # /health's freshness, without a query
         cache.set_many(newest, timeout=None)
         documents.store_prices(stored)
     return stored

@@ -1,4 +1,4 @@
-"""Reads of stored market data. No exchange calls here (see services for those)."""
+"""Reads of stored market data. No exchange calls here (market.prices, market.candles and market.markets write)."""
 
 import time
 from collections.abc import Iterator
@@ -12,10 +12,12 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from core import keys
+
 from .domain.feeds import feed_is_live
 from .domain.timeframes import TIMEFRAMES, align
 from .models import Candle, ExchangeSchedule, OnDemandMarket, PriceTick, TrackedMarket
-from .ticks import StoredCandle, StoredTick, feed_key, from_ms, latest_key, to_ms
+from .ticks import StoredCandle, StoredTick, from_ms, to_ms
 
 
 def now_ms() -> int:
@@ -106,9 +108,9 @@ class _Unavailable(dict):
     """What a cache read returns while Redis is down: nothing (the database answers instead)."""
 
 
-def _cache_get_many(keys: list[str]) -> dict:
+def _cache_get_many(names: list[str]) -> dict:
     try:
-        return cache.get_many(keys)
+        return cache.get_many(names)
     except RedisError:
         return _Unavailable()
 
@@ -116,7 +118,7 @@ def _cache_get_many(keys: list[str]) -> dict:
 def latest_tick(source: str, symbol: str) -> StoredTick | None:
     """The newest stored price: from the cache (no query) when it is there, else from the
     database (also while Redis is down)."""
-    key = latest_key(source, symbol)
+    key = keys.latest(source, symbol)
     cached = _cache_get_many([key])
     if key in cached:
         return StoredTick.from_cache(cached[key])
@@ -130,10 +132,10 @@ def latest_tick(source: str, symbol: str) -> StoredTick | None:
 
 
 def latest_ticks(markets: dict[str, list[str]]) -> list[StoredTick]:
-    keys = {latest_key(src, sym): (src, sym) for src, syms in markets.items() for sym in syms}
-    cached = _cache_get_many(list(keys))
+    names = {keys.latest(src, sym): (src, sym) for src, syms in markets.items() for sym in syms}
+    cached = _cache_get_many(list(names))
     out = []
-    for key, (src, sym) in keys.items():
+    for key, (src, sym) in names.items():
         tick = StoredTick.from_cache(cached[key]) if key in cached else latest_tick(src, sym)
         if tick is not None:
             out.append(tick)
@@ -170,8 +172,8 @@ def price_points(source: str, symbol: str, since_ms: int, points: int = 120) -> 
 
 def feed_states() -> dict[str, dict]:
     """The ingest process's word on each configured exchange's feed (empty while Redis is down)."""
-    cached = _cache_get_many([feed_key(source) for source in settings.EXCHANGES])
-    return {source: cached.get(feed_key(source)) or {} for source in settings.EXCHANGES}
+    cached = _cache_get_many([keys.feed(source) for source in settings.EXCHANGES])
+    return {source: cached.get(keys.feed(source)) or {} for source in settings.EXCHANGES}
 
 
 def feed_path(source: str, state: dict, now: int | None = None) -> dict:
@@ -199,28 +201,17 @@ def stale_symbols(source: str, symbols: list[str], now: int | None = None) -> li
     feed has gone quiet on (no trades, a refused subscription) is polled while the feed is live."""
     now = now or now_ms()
     limit = int(2 * poll_interval(source) * 1000)
-    cached = _cache_get_many([latest_key(source, s) for s in symbols])
+    cached = _cache_get_many([keys.latest(source, s) for s in symbols])
     out = []
     for symbol in symbols:
-        hit = cached.get(latest_key(source, symbol))
+        hit = cached.get(keys.latest(source, symbol))
         if hit is None or now - int(hit["received_ms"]) > limit:
             out.append(symbol)
     return out
 
 
-def received_key(source: str) -> str:
-    """When the newest stored price of an exchange was received (epoch ms): written with every
-    stored batch (services.record_quotes), so /health reads it instead of querying the ticks."""
-    return f"received:{source}"
-
-
-def poll_error_key(source: str) -> str:
-    """The last poll failure of an exchange, while it lasts (tasks.poll_exchange)."""
-    return f"poll-error:{source}"
-
-
 def _newest_received_ms(source: str, remember: bool) -> int | None:
-    """The database's word on received_key, for an exchange Redis knows nothing of (flushed,
+    """The database's word on keys.received, for an exchange Redis knows nothing of (flushed,
     restarted, or down): one lookup in the (source, received_at) index."""
     newest = PriceTick.objects.filter(source=source).aggregate(m=Max("received_at"))["m"]
     if newest is None:
@@ -228,7 +219,7 @@ def _newest_received_ms(source: str, remember: bool) -> int | None:
     received = to_ms(newest)
     if remember:
         try:
-            cache.add(received_key(source), received, timeout=None)  # never over a newer batch's
+            cache.add(keys.received(source), received, timeout=None)  # never over a newer batch's
         except RedisError:
             pass
     return received
@@ -238,12 +229,12 @@ def source_freshness() -> dict[str, dict]:
     """Per configured exchange: the newest tick's age and whether it is stale. Read from Redis in
     one round trip; the database is asked only for an exchange Redis has no word on."""
     now = now_ms()
-    keys = [key for source in settings.EXCHANGES for key in (received_key(source), feed_key(source), poll_error_key(source))]
-    cached = _cache_get_many(keys)
+    cached = _cache_get_many([name for source in settings.EXCHANGES
+                              for name in (keys.received(source), keys.feed(source), keys.poll_error(source))])
     out = {}
     for source in settings.EXCHANGES:
-        path = feed_path(source, cached.get(feed_key(source)) or {}, now)
-        received = cached.get(received_key(source))
+        path = feed_path(source, cached.get(keys.feed(source)) or {}, now)
+        received = cached.get(keys.received(source))
         if received is None:
             received = _newest_received_ms(source, remember=not isinstance(cached, _Unavailable))
         age = None if received is None else round((now - received) / 1000, 3)
@@ -251,7 +242,7 @@ def source_freshness() -> dict[str, dict]:
             "last_tick_utc": None if received is None else from_ms(received).isoformat(),
             "age_seconds": age,
             "stale": age is None or age * 1000 > stale_after_ms(source),
-            "last_error": cached.get(poll_error_key(source)),
+            "last_error": cached.get(keys.poll_error(source)),
             # Which path brings this exchange's prices: its live feed, or the REST poller standing in.
             "path": path["path"],
             "path_since_utc": None if path["since"] is None else from_ms(path["since"]).isoformat(),
@@ -306,3 +297,4 @@ def candles(source: str, symbol: str, timeframe: str, first: int, last: int) -> 
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return list(map(StoredCandle._make, cursor.fetchall()))
+

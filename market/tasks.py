@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.module_loading import import_string
 
-from core import metrics
+from core import keys, metrics
 
 from . import markets, prices, selectors
 from .candles import apply_tick_to_open_candles, sync_candles
@@ -48,7 +48,7 @@ def dispatch_polls() -> list[str]:
         if not enabled:
             continue
         slot = now // int(interval * 1000)
-        if cache.add(f"poll-slot:{source}:{slot}", 1, timeout=max(2, int(interval * 2))):
+        if cache.add(keys.poll_slot(source, slot), 1, timeout=max(2, int(interval * 2))):
             poll_exchange.apply_async((source,), expires=interval * 2)
             sent.append(source)
     return sent
@@ -72,12 +72,12 @@ def poll_exchange(source: str) -> int:
             ticks = prices.poll_quotes(source, symbols, now)
         except ExchangeError as exc:
             metrics.POLL_FAILURES.labels(source).inc()
-            cache.set(selectors.poll_error_key(source), str(exc), timeout=3600)
+            cache.set(keys.poll_error(source), str(exc), timeout=3600)
             log.warning("poll %s failed: %s", source, exc)
             return 0
         finally:
             metrics.POLL_SECONDS.labels(source).observe(time.perf_counter() - started)
-        cache.delete(selectors.poll_error_key(source))
+        cache.delete(keys.poll_error(source))
         candles = apply_tick_to_open_candles(ticks)
         broadcaster()(ticks=ticks, candles=candles)
         evaluate_alerts()(ticks)
@@ -118,7 +118,7 @@ def poll_books() -> int:
                 log.warning("book %s %s: %s", source, symbol, exc)
                 continue
             fingerprint = hashlib.blake2b(orjson.dumps([book["bids"], book["asks"]]), digest_size=16).hexdigest()
-            key = f"book-last:{source}:{symbol}"
+            key = keys.book_last(source, symbol)
             if cache.get(key) != fingerprint:
                 cache.set(key, fingerprint, timeout=600)
                 changed.append(book)

@@ -43,15 +43,6 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def latest_key(source: str, symbol: str) -> str:
-    return f"latest:{source}:{symbol}"
-
-
-def feed_key(source: str) -> str:
-    """Where the ingest process keeps the state of an exchange's feed (feedstate writes, selectors read)."""
-    return f"feed:{source}"
-
-
 class StoredCandle(NamedTuple):
     """A candle as read back from storage, prices as floats: the numbers clients are sent (a float
     keeps every digit an exchange prints), read without a Decimal or a model instance per value."""

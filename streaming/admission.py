@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from hiredis import ReplyError
 
+from core import keys
 from core.clientip import scope_client
 from core.errors import error_body
 from core.pipeline import PipelinedRedis, RedisStillDown, RedisUnavailable, Script
@@ -76,12 +77,6 @@ for i, key in ipairs(KEYS) do
 end
 return #KEYS
 """
-
-
-def connections_key(client: str) -> str:
-    """The sorted set of an address's open connections (`rate_client`'s form of the address)."""
-    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
-    return f"{prefix}:ws:conns:{client}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,14 +181,14 @@ async def admit(client: str, member: str) -> Verdict | None:
     leases = _loop_leases()
     cap, lease = settings.WS_MAX_CONNECTIONS_PER_IP, settings.WS_CONNECTION_LEASE_SECONDS
     try:
-        reply = await leases.admit(keys=[*hit.keys, connections_key(client)], args=[*hit.args, rate.limit, cap, member, lease])
+        reply = await leases.admit(keys=[*hit.keys, keys.ws_connections_key(client)], args=[*hit.args, rate.limit, cap, member, lease])
     except (RedisUnavailable, ReplyError, OSError) as exc:
         if not isinstance(exc, RedisStillDown):
             _warn_now_and_then("WebSocket admission: Redis unavailable (%s); connections are let in uncounted", exc)
         return None
     verdict = Verdict(hit.usage(reply), int(reply[1]), bool(reply[2]))
     if verdict.admitted and cap:
-        leases.hold(member, connections_key(client))
+        leases.hold(member, keys.ws_connections_key(client))
     return verdict
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
+from core import keys
 from core.cache import redis_client
 
 from .. import aio
@@ -20,17 +21,12 @@ from .book import Book, composite, depth_bands, spread_and_mid
 
 FETCH_DEPTH = 100  # levels a side fetched (and cached) per market; answers are cut to what is asked
 CACHE_SECONDS = 1
-WATCH_KEY = "book-watch"
 WATCH_SECONDS = 120
-
-
-def _cache_key(source: str, symbol: str) -> str:
-    return f"book:{source}:{symbol}"
 
 
 def _cached(source: str, symbol: str) -> Book | None:
     try:
-        hit = cache.get(_cache_key(source, symbol))
+        hit = cache.get(keys.book(source, symbol))
     except RedisError:
         return None
     if hit is None:
@@ -69,7 +65,7 @@ def books(sources: list[str], symbol: str) -> list[Book | MarketError]:
         else:
             found[source] = result
             try:
-                cache.set(_cache_key(source, symbol), asdict(result), timeout=CACHE_SECONDS)
+                cache.set(keys.book(source, symbol), asdict(result), timeout=CACHE_SECONDS)
             except RedisError:
                 pass
     return [found[s] for s in sources]
@@ -108,13 +104,13 @@ def watch(source: str, symbol: str) -> None:
     """A WebSocket subscriber watches this book (for the next two minutes; its connection renews it
     every minute, so a watch missed while Redis is down is made again within a minute of its return)."""
     try:
-        redis_client().zadd(cache.make_key(WATCH_KEY), {f"{source}:{symbol}": time.time() + WATCH_SECONDS})
+        redis_client().zadd(keys.book_watch_key(), {f"{source}:{symbol}": time.time() + WATCH_SECONDS})
     except RedisError:
         pass
 
 
 def watched() -> list[tuple[str, str]]:
     """The books someone watches now."""
-    client, key = redis_client(), cache.make_key(WATCH_KEY)
+    client, key = redis_client(), keys.book_watch_key()
     client.zremrangebyscore(key, "-inf", time.time())
     return [tuple(member.decode().split(":", 1)) for member in client.zrange(key, 0, -1)]

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 from django.core.cache import cache
 
+from core import keys
+
 from .errors import BAD_RESPONSE, TIMEOUT, UNREACHABLE, ExchangeError
 
 USER_AGENT = "cryptosite/1.0 (+self-hosted market data server)"
@@ -51,17 +53,13 @@ async def close_client() -> None:
         await existing.aclose()
 
 
-def _shared_key(exchange: str) -> str:
-    return f"exchange-backoff:{exchange}"
-
-
 def backoff_remaining(exchange: str) -> float:
     """Seconds before this exchange may be called again: after a 429/418 to any process (the web
     server's and the worker's processes share one address, so one ban), kept in Redis; this
     process's own memory of it still holds while Redis is down."""
     local = _blocked_until.get(exchange, 0.0) - time.monotonic()
     try:
-        until = cache.get(_shared_key(exchange))
+        until = cache.get(keys.exchange_backoff(exchange))
     except Exception:  # Redis down: this process's memory only
         until = None
     return max(0.0, local, (until or 0.0) - time.time())
@@ -70,7 +68,7 @@ def backoff_remaining(exchange: str) -> float:
 def _back_off(exchange: str, seconds: float) -> None:
     _blocked_until[exchange] = time.monotonic() + seconds
     try:
-        cache.set(_shared_key(exchange), time.time() + seconds, timeout=math.ceil(seconds))
+        cache.set(keys.exchange_backoff(exchange), time.time() + seconds, timeout=math.ceil(seconds))
     except Exception:
         pass
 

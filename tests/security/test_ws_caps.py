@@ -17,7 +17,7 @@ import redis
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from streaming.admission import connections_key
+from core.keys import ws_connections_key as connections_key
 from tests.e2e.conftest import server_database, server_processes, serving
 
 pytestmark = pytest.mark.e2e
