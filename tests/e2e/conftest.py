@@ -142,10 +142,13 @@ class RunningStack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    # Every client of the module comes from 127.0.0.1 and every WebSocket handshake counts against
-    # RATE_LIMIT: 100 a minute would refuse some of them by chance of timing. The rate limit has
-    # tests of its own (tests/e2e/test_shared_rate_limit.py, tests/security/test_ws_caps.py).
-    running = RunningStack(tmp_path_factory.mktemp("stack"), RATE_LIMIT="100000/m")
+    # Every client of the module comes from 127.0.0.1: every WebSocket handshake counts against
+    # RATE_LIMIT (100 a minute would refuse some of them by chance of timing), and its connections
+    # against WS_MAX_CONNECTIONS_PER_IP (the fan-out test opens 50, the default cap, and a server
+    # lets go of a closed one's lease a moment after the client sees the close: the next test's
+    # handshake was refused with 429 now and then). Both caps have tests of their own
+    # (tests/e2e/test_shared_rate_limit.py, tests/security/test_ws_caps.py).
+    running = RunningStack(tmp_path_factory.mktemp("stack"), RATE_LIMIT="100000/m", WS_MAX_CONNECTIONS_PER_IP="1000")
     try:
         running.wait_healthy()
         yield running
