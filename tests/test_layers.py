@@ -73,3 +73,15 @@ def test_a_production_server_neither_installs_nor_loads_the_sandbox_exchange():
     result = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["False", "[]"]
+
+
+MAX_MODULE_LINES = 450  # a module a newcomer reads in one sitting; past it, it holds two things
+
+
+def test_no_module_of_the_product_is_over_450_lines():
+    long = {}
+    for package in PACKAGES:
+        for path in (BASE_DIR / package).rglob("*.py"):
+            if "migrations" not in path.parts and (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES:
+                long[str(path.relative_to(BASE_DIR))] = lines
+    assert not long, f"split by what each part does: {long}"
