@@ -5,10 +5,12 @@ attribute reached in serving/ (the one place: tests/serving/test_internals_stay_
 to the versions it was written for and tested (tests/serving/test_pins.py), never an import."""
 
 import ast
+import tomllib
 
 from cryptosite.stack import BASE_DIR
 
-OURS = {"core", "cryptosite", "market", "sentiment", "streaming", "apikeys", "alerts", "serving", "bench", "tests", "manage"}
+OURS = {*tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["tool"]["importlinter"]["root_packages"],
+        "bench", "tests", "manage"}
 SKIP = {".venv", "node_modules", "migrations", ".git", "staticfiles", "var"}
 
 
