@@ -1,5 +1,5 @@
 """What this process knows of the keys: the verdicts it reached (good or wrong, and under which
-keys' version), the tiers' rates, and the key a request was made with.
+keys' version), the tiers' rates, and the key a DRF request was made with.
 
 A verdict comes from the database (`verify`: prefix lookup, SHA-512 compare) and is remembered
 here; which remembered verdict may answer for a request is apikeys.authentication's rule, the one
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from .credentials import key_from_meta
 from .models import ApiKey
 
 TRUST_SECONDS = 5.0
@@ -118,14 +117,10 @@ def rate_of(tier: str) -> str:
 
 
 def key_of_request(request) -> ApiKey | None:
-    """The API key model a request was made with, or None for an anonymous request. The rate
-    limiter (cryptosite.ratelimit) has already answered 401 to a wrong, revoked or expired key
-    before any view runs, so this only names the key: from this process's verdict, else the
-    database."""
-    raw = key_from_meta(request.META)
-    if raw is None:
+    """The API key model a DRF request was made with, or None for an anonymous one (or one revoked
+    since it was authenticated, a moment ago). `request.auth` is apikeys.authentication's answer,
+    reached once per request (a wrong key was answered 401 before any view ran)."""
+    key = getattr(request, "auth", None)
+    if not isinstance(key, Key):
         return None
-    verdict = remembered(raw) or verify(raw, None)
-    if not verdict.good:
-        return None
-    return ApiKey.objects.filter(prefix=verdict.key.prefix, revoked=False).first()
+    return ApiKey.objects.filter(prefix=key.prefix, revoked=False).first()

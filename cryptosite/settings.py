@@ -221,7 +221,7 @@ EXCHANGE_API_URLS = {
     ),
     "kraken": env.str("KRAKEN_API_URL", default=f"{_sandbox}/kraken" if DEMO else "https://api.kraken.com"),
 }
-# Live feeds (manage.py ingest): the exchanges' WebSocket feeds are the primary source of prices
+# Live feeds (python -m ingest): the exchanges' WebSocket feeds are the primary source of prices
 # and candles; the REST poller stands in for an exchange whose feed is down or silent.
 SANDBOX_FEED_PORT = env.int("SANDBOX_FEED_PORT", default=SANDBOX_PORT + 1)
 SANDBOX_TRADE_PERIOD = env.float("SANDBOX_TRADE_PERIOD", default=0.1)  # seconds between the sandbox's trades per market
@@ -307,7 +307,9 @@ SENTIMENT_MAX_REQUEST_CHARS = env.int("SENTIMENT_MAX_REQUEST_CHARS", default=64 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["cryptosite.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["cryptosite.parsers.LenientJSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    # request.auth is the API key (the rate limiter's middleware resolved it), None for anonymous;
+    # request.user stays None: keys are not users, and every endpoint stays open without one.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "core.errors.drf_exception_handler",
@@ -325,16 +327,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # API keys (apikeys): optional on every operation ({} is anonymous); checked by the rate limiter,
-    # not by DRF, so the schemes are declared here (as drf-spectacular advises for this library).
-    "APPEND_COMPONENTS": {"securitySchemes": {
-        "Api-Key": {"type": "apiKey", "in": "header", "name": "Authorization",
-                    "description": "`Authorization: Api-Key <key>`: the key's tier's rate limit instead of the IP's. "
-                                   "A wrong or revoked key is a 401."},
-        "X-API-Key": {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                      "description": "`X-API-Key: <key>`: the same, in a header of its own."},
-    }},
-    "SECURITY": [{"Api-Key": []}, {"X-API-Key": []}, {}],
+    # API keys: optional on every operation ({} is anonymous), described by apikeys.schema for
+    # DRF's authentication class (apikeys.authentication.ApiKeyAuthentication).
 }
 
 # --- WebSocket limits ---------------------------------------------------------------------

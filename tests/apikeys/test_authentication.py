@@ -1,5 +1,6 @@
 """One rule for every way in (apikeys.authentication.authenticate): the rate limiter's middleware,
-the ASGI edge and /ws; on the real database and Redis."""
+the ASGI edge, /ws, and DRF's ApiKeyAuthentication, which takes the middleware's answer; on the
+real database and Redis."""
 
 import asyncio
 import json
@@ -11,16 +12,34 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connections
+from django.urls import path
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory
+from rest_framework.views import APIView
 
 from apikeys import authentication, selectors, services, usage
 from apikeys.authentication import AFTER_COUNT, InvalidKey, KeysUnavailable, NotRemembered, authenticate
 from cryptosite import edge, ratelimit
 from cryptosite.asgi import application
 from cryptosite.stack import free_port
+from cryptosite.urls import urlpatterns as site_urlpatterns
 from streaming import auth as ws_auth
 from streaming.consumers import CLOSE_UNAUTHORIZED
 from tests.apikeys.conftest import new_key
 from tests.apikeys.test_keys_http import PRICE, SENTIMENT, assert_401, store_price
+
+
+class WhoAmI(APIView):
+    """A DRF view like any other, saying what DRF made of the request."""
+
+    def get(self, request):
+        key = request.auth
+        return Response({"key": None if key is None else {"name": key.name, "tier": key.tier, "prefix": key.prefix},
+                         "user": request.user})
+
+
+urlpatterns = [path("api/whoami", WhoAmI.as_view()), *site_urlpatterns]
+WHOAMI = "/api/whoami"
 
 
 @pytest.fixture
@@ -34,6 +53,11 @@ def verifications(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(selectors, "verify", counted)
     return calls
+
+
+@pytest.fixture
+def whoami(settings):
+    settings.ROOT_URLCONF = __name__
 
 
 # --- the rule ------------------------------------------------------------------------------
@@ -128,6 +152,49 @@ def test_a_key_that_cannot_be_checked_is_the_contracts_503():
         thread.join(30)
     assert len(outcome) == 1 and isinstance(outcome[0], KeysUnavailable), outcome
     assert outcome[0].status == 503
+
+
+# --- DRF --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_drf_views_request_auth_is_the_key_the_middleware_resolved_once(served, whoami, verifications):
+    raw = await sync_to_async(new_key)("alice", "pro")
+    for headers in ({"X-API-Key": raw}, {"Authorization": f"Api-Key {raw}"}):
+        response = await served.get(WHOAMI, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"key": {"name": "alice", "tier": "pro", "prefix": raw.split(".")[0]}, "user": None}
+        assert response.headers["x-ratelimit-limit"] == "10000"
+    assert len(verifications) == 1  # the middleware's; DRF took its answer
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_anonymous_drf_request_has_no_auth_and_is_served(served, whoami):
+    response = await served.get(WHOAMI)
+    assert response.status_code == 200 and response.json() == {"key": None, "user": None}
+    assert response.headers["x-ratelimit-limit"] == "100"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("headers", [{"X-API-Key": "nope.wrong"}, {"Authorization": "Api-Key nope.wrong"}, {"X-API-Key": ""}])
+async def test_a_wrong_key_never_reaches_a_drf_view(served, whoami, headers):
+    assert_401(await served.get(WHOAMI, headers=headers))
+
+
+@pytest.mark.django_db
+def test_a_drf_view_reached_without_the_middleware_authenticates_by_the_same_rule(verifications):
+    raw = new_key("direct")
+    view, factory = WhoAmI.as_view(), APIRequestFactory()
+    good = view(factory.get(WHOAMI, HTTP_X_API_KEY=raw))
+    assert good.status_code == 200 and good.data["key"]["name"] == "direct"
+    assert view(factory.get(WHOAMI)).data["key"] is None
+    wrong = view(factory.get(WHOAMI, HTTP_AUTHORIZATION="Api-Key nope.wrong"))
+    assert wrong.status_code == 401 and wrong.data["error"] == "Invalid API key"
+    # A 401 (DRF answers 403 without an authenticate header). Its WWW-Authenticate is dropped on
+    # this path by core.errors.drf_exception_handler, which ignores DRF's exc.auth_header; behind
+    # the middleware, as served, a wrong key never gets this far (test_a_wrong_key_never_reaches_a_drf_view).
+    assert authentication.ApiKeyAuthentication().authenticate_header(None) == "Api-Key"
+    assert len(verifications) == 2
 
 
 @pytest.mark.django_db(transaction=True)
