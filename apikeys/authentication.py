@@ -110,7 +110,7 @@ class ApiKeyAuthentication(BaseAuthentication):
     do not apply); only a request it did not see is authenticated here."""
 
     def authenticate(self, request):
-        key = getattr(request._request, "api_key", _UNSEEN)
+        key = getattr(request, "api_key", _UNSEEN)  # DRF hands it on from the Django request
         if key is _UNSEEN:
             raw = key_from_meta(request.META)
             if raw is None:

@@ -49,6 +49,8 @@ def drf_exception_handler(exc: Exception, context: dict) -> Response | None:
         headers = {}
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
+        if getattr(exc, "auth_header", None):  # set by DRF's APIView on a 401 (as its own handler reads it)
+            headers["WWW-Authenticate"] = exc.auth_header
         return Response(error_body(_flatten(exc.detail)), status=exc.status_code, headers=headers)
     if isinstance(exc, Http404):
         return Response(error_body("Not found"), status=404)
