@@ -2,7 +2,7 @@ import httpx
 import pytest
 from django.test import override_settings
 
-from apikeys import services
+from apikeys import selectors, services
 from core import threads
 from cryptosite import edge
 from cryptosite.asgi import application
@@ -28,3 +28,16 @@ async def served():
         yield client
     await edge.close_connections()
     threads.close_connections()
+
+
+@pytest.fixture
+def verifications(monkeypatch) -> list[str]:
+    """Every time the database is asked about a key (the real verification, counted)."""
+    calls, real = [], selectors.verify
+
+    def counted(raw, version):
+        calls.append(raw)
+        return real(raw, version)
+
+    monkeypatch.setattr(selectors, "verify", counted)
+    return calls

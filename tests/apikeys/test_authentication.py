@@ -43,19 +43,6 @@ WHOAMI = "/api/whoami"
 
 
 @pytest.fixture
-def verifications(monkeypatch) -> list[str]:
-    """Every time the database is asked about a key (the real verification, counted)."""
-    calls, real = [], selectors.verify
-
-    def counted(raw, version):
-        calls.append(raw)
-        return real(raw, version)
-
-    monkeypatch.setattr(selectors, "verify", counted)
-    return calls
-
-
-@pytest.fixture
 def whoami(settings):
     settings.ROOT_URLCONF = __name__
 

@@ -30,19 +30,6 @@ def assert_401(response) -> None:
     assert response.headers["www-authenticate"] == "Api-Key"
 
 
-@pytest.fixture
-def verifications(monkeypatch) -> list[str]:
-    """Every time the database is asked about a key (the real verification, counted)."""
-    calls, real = [], selectors.verify
-
-    def counted(raw, version):
-        calls.append(raw)
-        return real(raw, version)
-
-    monkeypatch.setattr(selectors, "verify", counted)
-    return calls
-
-
 @pytest.mark.parametrize("path", [PRICE, "/api/market/ohlc?symbol=ETH&timeframe=2h", "/coins"])
 async def test_a_good_key_gets_its_tiers_budget_and_headers_counted_per_key(served, path):
     raw = await sync_to_async(new_key)("alice", "pro")
