@@ -83,14 +83,15 @@ def _docker_ignored(path: str, patterns: list[str]) -> bool:
                for p in patterns)
 
 
-def test_local_state_stays_out_of_the_image():
+def test_local_state_and_development_tools_stay_out_of_the_image():
     patterns = [line.strip() for line in (BASE_DIR / ".dockerignore").read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
     for local in (".venv", "node_modules", "staticfiles", "var", "db.sqlite3", "demo.sqlite3", "demo.sqlite3-wal",
-                  ".env", ".git", "market/__pycache__"):
+                  ".env", ".git", "market/__pycache__", "sandbox", "tests", "bench"):
         assert _docker_ignored(local, patterns), local
-    for needed in ("manage.py", "cryptosite", "market", "static", "templates", "package.json", "package-lock.json",
-                   "requirements.txt", "sentiment/model/model.json.gz"):
+    for needed in ("manage.py", "cryptosite", "market", "core", "serving", "ingest", "streaming", "alerts", "apikeys",
+                   "static", "templates", "package.json", "package-lock.json", "requirements.txt",
+                   "sentiment/model/model.json.gz"):
         assert not _docker_ignored(needed, patterns), needed
 
 
