@@ -1,7 +1,10 @@
 """The sandbox exchange: a loopback HTTP server that speaks the public REST wire formats of
-Binance, Coinbase Exchange and Kraken over the simulated market, with fault switches.
+Binance, Coinbase Exchange, Kraken, OKX, Bybit and CoinGecko over the simulated market, with fault
+switches.
 
-Paths are prefixed by exchange: /binance/api/v3/..., /coinbase/products..., /kraken/0/public/...
+Paths are prefixed by exchange: /binance/api/v3/..., /coinbase/products..., /kraken/0/public/...,
+/okx/api/v5/..., /bybit/v5/..., /coingecko/api/v3/... (OKX, Bybit and CoinGecko live in modules of
+their own: sandbox.okx, sandbox.bybit, sandbox.coingecko).
 Faults: POST /_sandbox/faults {"exchange": "binance", "mode": "timeout"|"error"|"ratelimit"|
 "malformed"|"drop"|"latency", "status": 503, "retry_after": 5, "latency": 2.0};
 DELETE /_sandbox/faults clears them; GET /_sandbox/stats counts requests per exchange (and, of
@@ -22,13 +25,17 @@ from urllib.parse import parse_qs, urlparse
 from market.domain.candles import Candle
 from market.domain.timeframes import TIMEFRAMES
 
+from . import bybit, coingecko, okx
 from . import simulation as sim
 from .faults import FeedFaults
 
 log = logging.getLogger(__name__)
 
 # Each exchange quotes the same market a hair apart, as real venues do.
-PRICE_FACTOR = {"binance": Decimal("1"), "coinbase": Decimal("1.0004"), "kraken": Decimal("0.9997")}
+PRICE_FACTOR = {"binance": Decimal("1"), "coinbase": Decimal("1.0004"), "kraken": Decimal("0.9997"),
+                "okx": Decimal("1.0002"), "bybit": Decimal("0.9999"), "coingecko": Decimal("1.0001")}
+# The venues served by modules of their own: serve(handler, path, query).
+VENUES = {"okx": okx.serve, "bybit": bybit.serve, "coingecko": coingecko.serve}
 KRAKEN_NAMES = {"BTC": ("XXBTZUSD", "XBTUSD", "XBT"), "ETH": ("XETHZUSD", "ETHUSD", "ETH"),
                 "DOGE": ("XDGUSD", "XDGUSD", "XDG")}
 COINBASE_GRANULARITY = {60: "1m", 300: "5m", 900: "15m", 3600: "1h", 21600: None, 86400: "1d"}
@@ -56,7 +63,7 @@ class Faults:
     def get(self, exchange: str, path: str = "") -> dict | None:
         with self.lock:
             self.requests[exchange] = self.requests.get(exchange, 0) + 1
-            if path.endswith(("/ticker/price", "/ticker", "/Ticker")):
+            if path.endswith(("/ticker/price", "/ticker", "/Ticker", "/tickers", "/simple/price")):
                 self.prices[exchange] = self.prices.get(exchange, 0) + 1
             return self.by_exchange.get(exchange)
 
@@ -176,6 +183,8 @@ class Handler(BaseHTTPRequestHandler):
                                     "feed_faults": self.feed_faults.modes, "feed_connections": self.feed_faults.connections})
         exchange = parts[0]
         route = getattr(self, f"_{exchange}", None)
+        if exchange in VENUES:
+            route = lambda path, q, serve=VENUES[exchange]: serve(self, path, q)  # noqa: E731
         if route is None:
             return self._send(404, {"message": "NotFound"})
         if self._apply_fault(exchange):

@@ -1,0 +1,5 @@
+"""The sandbox's bybit public REST API (to be written)."""
+
+
+def serve(handler, path: str, q: dict) -> None:
+    return handler._send(404, {"message": "NotFound"})
