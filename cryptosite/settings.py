@@ -220,7 +220,21 @@ EXCHANGE_API_URLS = {
         "COINBASE_API_URL", default=f"{_sandbox}/coinbase" if DEMO else "https://api.exchange.coinbase.com"
     ),
     "kraken": env.str("KRAKEN_API_URL", default=f"{_sandbox}/kraken" if DEMO else "https://api.kraken.com"),
+    "coingecko": env.str(
+        "COINGECKO_API_URL", default=f"{_sandbox}/coingecko/api/v3" if DEMO else "https://api.coingecko.com/api/v3"
+    ),
 }
+# Every other exchange id in EXCHANGES is one of ccxt's: <ID>_API_URL replaces the REST hosts ccxt
+# knows for it (a proxy, a mirror, the sandbox); unset, ccxt's own. The demo points the ones the
+# sandbox speaks at it.
+SANDBOX_CCXT_VENUES = ("okx", "bybit")
+EXCHANGE_API_URLS.update({
+    name: env.str(f"{name.upper()}_API_URL", default=f"{_sandbox}/{name}" if DEMO and name in SANDBOX_CCXT_VENUES else "")
+    for name in EXCHANGES if name not in EXCHANGE_API_URLS
+})
+# CoinGecko: an API key (a Demo key, sent as x-cg-demo-api-key; with COINGECKO_API_URL at
+# pro-api.coingecko.com, a Pro key, sent as x-cg-pro-api-key). Unset: the keyless public API.
+COINGECKO_API_KEY = env.str("COINGECKO_API_KEY", default="")
 # Live feeds (python -m ingest): the exchanges' WebSocket feeds are the primary source of prices
 # and candles; the REST poller stands in for an exchange whose feed is down or silent.
 SANDBOX_FEED_PORT = env.int("SANDBOX_FEED_PORT", default=SANDBOX_PORT + 1)

@@ -33,7 +33,8 @@ def sandbox(settings):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    settings.EXCHANGE_API_URLS = {name: f"{base}/{name}" for name in ("binance", "coinbase", "kraken")}
+    settings.EXCHANGE_API_URLS = {name: f"{base}/{name}" for name in ("binance", "coinbase", "kraken", "okx", "bybit")}
+    settings.EXCHANGE_API_URLS["coingecko"] = f"{base}/coingecko/api/v3"
     server.base_url = base
     yield server
     server.shutdown()

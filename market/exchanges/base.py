@@ -20,12 +20,19 @@ class Exchange(ABC):
     """One exchange's public REST API, spoken in its own wire format.
 
     Subclasses set `name`, `min_interval` (seconds between requests, far inside the published
-    budget) and `budget` (that budget, written down), and implement the abstract methods.
+    budget) and `budget` (that budget, written down), and implement the abstract methods. An
+    `aggregator` (CoinGecko) prices a coin across many venues: it is a source of its own, never part
+    of the composite median. `min_poll_interval` is the shortest poll period the source's budget
+    allows (the poller uses the longer of it and POLL_INTERVAL unless the admin's schedule says).
     """
 
     name: str = ""
     min_interval: float = 0.0
     budget: str = ""
+    aggregator: bool = False
+    min_poll_interval: float = 0.0
+    # Sent with every request (an API key, for the sources that take one).
+    headers: dict[str, str] | None = None
 
     def __init__(self, base_url: str, timeout: float = 10.0):
         self.base_url = base_url.rstrip("/")
@@ -46,6 +53,7 @@ class Exchange(ABC):
             timeout=self.timeout,
             min_interval=self.min_interval,
             allow_status=allow_status,
+            headers=self.headers,
         )
 
     @contextmanager

@@ -108,6 +108,7 @@ async def get_json(
     timeout: float = 10.0,
     min_interval: float = 0.0,
     allow_status: tuple[int, ...] = (),
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """GET `url` and decode its JSON (numbers as Decimal, exactly as printed).
 
@@ -121,7 +122,7 @@ async def get_json(
         )
     await _pace(exchange, min_interval)
     try:
-        response = await client().get(url, params=params, timeout=timeout)
+        response = await client().get(url, params=params, timeout=timeout, headers=headers)
     except httpx.TimeoutException:
         raise ExchangeError(f"Request timeout - {display} API is not responding", TIMEOUT) from None
     except (httpx.TransportError, OSError) as exc:
