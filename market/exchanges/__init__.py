@@ -1,4 +1,8 @@
-"""The exchange registry: adapters by name, one instance per process."""
+"""The exchange registry: adapters by name, one instance per process.
+
+The native adapters (Binance, Coinbase, Kraken: the fast path) and CoinGecko speak their APIs
+directly; any other id is one of ccxt's exchanges (viaccxt).
+"""
 
 from django.conf import settings
 
@@ -8,15 +12,33 @@ from .coinbase import Coinbase
 from .errors import ExchangeError
 from .kraken import Kraken
 
-ADAPTERS: dict[str, type[Exchange]] = {"binance": Binance, "coinbase": Coinbase, "kraken": Kraken}
+NATIVE: dict[str, type[Exchange]] = {"binance": Binance, "coinbase": Coinbase, "kraken": Kraken}
+ADAPTERS = NATIVE  # the name the rest of the project and its tests know
 _instances: dict[tuple[str, str], Exchange] = {}
 
-__all__ = ["ADAPTERS", "Binance", "Coinbase", "Exchange", "ExchangeError", "Kraken", "get_exchange"]
+__all__ = ["ADAPTERS", "NATIVE", "Binance", "Coinbase", "Exchange", "ExchangeError", "Kraken", "get_exchange",
+           "unknown_ids"]
+
+
+def unknown_ids(names: list[str]) -> list[str]:
+    """The names that are neither a native adapter nor an exchange ccxt serves."""
+    others = [n for n in names if n not in NATIVE]
+    if not others:
+        return []
+    from .viaccxt import ccxt_ids
+
+    served = set(ccxt_ids())
+    return [n for n in others if n not in served]
 
 
 def get_exchange(name: str) -> Exchange:
-    url = settings.EXCHANGE_API_URLS[name]
+    url = settings.EXCHANGE_API_URLS.get(name, "")
     key = (name, url)
     if key not in _instances:
-        _instances[key] = ADAPTERS[name](url, timeout=settings.EXCHANGE_TIMEOUT)
+        if name in NATIVE:
+            _instances[key] = NATIVE[name](url, timeout=settings.EXCHANGE_TIMEOUT)
+        else:
+            from .viaccxt import CcxtExchange
+
+            _instances[key] = CcxtExchange(name, url, timeout=settings.EXCHANGE_TIMEOUT)
     return _instances[key]

@@ -65,7 +65,8 @@ def backoff_remaining(exchange: str) -> float:
     return max(0.0, local, (until or 0.0) - time.time())
 
 
-def _back_off(exchange: str, seconds: float) -> None:
+def back_off(exchange: str, seconds: float) -> None:
+    """No request to this exchange, from any process, for `seconds`."""
     _blocked_until[exchange] = time.monotonic() + seconds
     try:
         cache.set(keys.exchange_backoff(exchange), time.time() + seconds, timeout=math.ceil(seconds))
@@ -88,8 +89,9 @@ def _retry_after(response: httpx.Response) -> float:
         return DEFAULT_BACKOFF_SECONDS.get(response.status_code, 60.0)
 
 
-async def _pace(exchange: str, min_interval: float) -> None:
-    """Reserve the next free request slot of this exchange and wait for it."""
+async def pace(exchange: str, min_interval: float) -> None:
+    """Reserve the next free request slot of this exchange and wait for it (every thread and event
+    loop of this process shares the slots)."""
     if min_interval <= 0:
         return
     with _slot_lock:
@@ -98,6 +100,47 @@ async def _pace(exchange: str, min_interval: float) -> None:
         _next_slot[exchange] = slot + min_interval
     if slot > now:
         await asyncio.sleep(slot - now)
+
+
+async def request(
+    exchange: str,
+    display: str,
+    url: str,
+    params: dict[str, Any] | None = None,
+    timeout: float = 10.0,
+    min_interval: float = 0.0,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """GET `url` politely: refused while the exchange's back-off lasts, paced, a transport failure or
+    a 429/418 (which starts the back-off, for every process) raised as an ExchangeError. Any other
+    status comes back with its response."""
+    blocked = backoff_remaining(exchange)
+    if blocked > 0:
+        raise ExchangeError(
+            f"{display} API asked us to back off; retrying in {blocked:.0f}s", UNREACHABLE, retry_after=blocked
+        )
+    await pace(exchange, min_interval)
+    try:
+        response = await client().get(url, params=params, timeout=timeout, headers=headers)
+    except httpx.TimeoutException:
+        raise ExchangeError(f"Request timeout - {display} API is not responding", TIMEOUT) from None
+    except (httpx.TransportError, OSError) as exc:
+        raise ExchangeError(
+            f"Failed to fetch data from {display}: Connection error ({type(exc).__name__})", UNREACHABLE
+        ) from None
+    if response.status_code in (429, 418):
+        wait = _retry_after(response)
+        back_off(exchange, wait)
+        raise ExchangeError(f"{display} API rate limit reached; backing off {wait:.0f}s", UNREACHABLE, retry_after=wait)
+    return response
+
+
+def decode(display: str, response: httpx.Response) -> Any:
+    """The response's JSON, numbers as Decimal, exactly as printed."""
+    try:
+        return response.json(parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise ExchangeError(f"{display} API error: unparseable response", BAD_RESPONSE) from None
 
 
 async def get_json(
@@ -115,28 +158,7 @@ async def get_json(
     Returns (status, body). Statuses in `allow_status` (an exchange's "unknown symbol"
     answers) come back to the adapter to interpret; every other failure raises.
     """
-    blocked = backoff_remaining(exchange)
-    if blocked > 0:
-        raise ExchangeError(
-            f"{display} API asked us to back off; retrying in {blocked:.0f}s", UNREACHABLE, retry_after=blocked
-        )
-    await _pace(exchange, min_interval)
-    try:
-        response = await client().get(url, params=params, timeout=timeout, headers=headers)
-    except httpx.TimeoutException:
-        raise ExchangeError(f"Request timeout - {display} API is not responding", TIMEOUT) from None
-    except (httpx.TransportError, OSError) as exc:
-        raise ExchangeError(
-            f"Failed to fetch data from {display}: Connection error ({type(exc).__name__})", UNREACHABLE
-        ) from None
-    if response.status_code in (429, 418):
-        wait = _retry_after(response)
-        _back_off(exchange, wait)
-        raise ExchangeError(f"{display} API rate limit reached; backing off {wait:.0f}s", UNREACHABLE, retry_after=wait)
+    response = await request(exchange, display, url, params, timeout, min_interval, headers)
     if response.status_code >= 400 and response.status_code not in allow_status:
         raise ExchangeError(f"{display} API error: HTTP {response.status_code}", BAD_RESPONSE)
-    try:
-        body = response.json(parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        raise ExchangeError(f"{display} API error: unparseable response", BAD_RESPONSE) from None
-    return response.status_code, body
+    return response.status_code, decode(display, response)
