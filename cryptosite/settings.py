@@ -247,8 +247,20 @@ EXCHANGE_FEED_URLS = {
                         else "wss://ws-feed.exchange.coinbase.com"),
     "kraken": env.str("KRAKEN_FEED_URL", default=f"{_sandbox_feed}/kraken/v2" if DEMO else "wss://ws.kraken.com/v2"),
 }
-# The exchanges whose feeds the ingest process reads (empty: polling only).
-FEEDS = [e.strip().lower() for e in env.list("FEEDS", default=EXCHANGES) if e.strip()]
+# Any ccxt exchange's feed (ccxt.pro): <ID>_FEED_URL replaces the WebSocket URLs ccxt knows for it;
+# unset, ccxt's own. CoinGecko has no feed. The demo's sandbox speaks OKX's feed.
+FEEDLESS = ("coingecko",)
+SANDBOX_CCXT_FEEDS = ("okx",)
+EXCHANGE_FEED_URLS.update({
+    name: env.str(f"{name.upper()}_FEED_URL", default=f"{_sandbox_feed}/{name}/ws/v5/public"
+                  if DEMO and name in SANDBOX_CCXT_FEEDS else "")
+    for name in EXCHANGES if name not in EXCHANGE_FEED_URLS and name not in FEEDLESS
+})
+# The exchanges whose feeds the ingest process reads (empty: polling only). By default every
+# configured one that has a feed (in the demo: those the sandbox speaks).
+FEEDS = [e.strip().lower() for e in env.list("FEEDS", default=[
+    e for e in EXCHANGES if e in EXCHANGE_FEED_URLS and (not DEMO or EXCHANGE_FEED_URLS[e])
+]) if e.strip()]
 # At most one stored price per market per this many seconds (the newest always); bounds storage.
 TICK_MIN_INTERVAL = env.float("TICK_MIN_INTERVAL", default=1.0)
 # The longest wait between reconnect attempts to a feed (the back-off grows to this, with jitter).

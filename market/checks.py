@@ -7,7 +7,9 @@ from core.clientip import parse_proxies
 from core.ratelimit import parse_rate
 
 from .domain.errors import InvalidInput
-from .domain.symbols import KNOWN_SOURCES, normalize_symbol
+from .domain.symbols import normalize_symbol
+from .exchanges import NATIVE, unknown_ids
+from .feeds import FEEDS as NATIVE_FEEDS
 
 
 @register()
@@ -15,9 +17,10 @@ def market_settings(app_configs, **kwargs):
     errors = []
     if not settings.EXCHANGES:
         errors.append(Error("EXCHANGES is empty", hint="e.g. EXCHANGES=binance,coinbase", id="market.E001"))
-    for name in settings.EXCHANGES:
-        if name not in KNOWN_SOURCES:
-            errors.append(Error(f"Unknown exchange in EXCHANGES: {name}", hint=f"one of {', '.join(KNOWN_SOURCES)}", id="market.E002"))
+    for name in unknown_ids(settings.EXCHANGES):
+        errors.append(Error(f"Unknown exchange in EXCHANGES: {name}",
+                            hint=f"one of {', '.join(NATIVE)}, or any exchange id ccxt serves (python -c 'import ccxt; "
+                                 f"print(ccxt.exchanges)'), e.g. okx, bybit, bitstamp", id="market.E002"))
     for raw in settings.SYMBOLS:
         try:
             normalize_symbol(raw)
@@ -38,8 +41,11 @@ def market_settings(app_configs, **kwargs):
         if name not in settings.EXCHANGES:
             errors.append(Error(f"FEEDS names {name}, which is not in EXCHANGES", hint="FEEDS is a subset of EXCHANGES",
                                 id="market.E009"))
+        elif name in settings.FEEDLESS:
+            errors.append(Error(f"FEEDS names {name}, which has no live feed", hint="it is polled: leave it out of FEEDS",
+                                id="market.E009"))
     for name, url in settings.EXCHANGE_FEED_URLS.items():
-        if not url.startswith(("ws://", "wss://")):
+        if url and not url.startswith(("ws://", "wss://")) or not url and name in NATIVE_FEEDS:
             errors.append(Error(f"The {name} feed URL must start with ws:// or wss://: {url}", id="market.E010"))
     if settings.TICK_MIN_INTERVAL < 0 or settings.FEED_RECONNECT_MAX_SECONDS <= 0:
         errors.append(Error("TICK_MIN_INTERVAL must be 0 or more, FEED_RECONNECT_MAX_SECONDS positive", id="market.E011"))

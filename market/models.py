@@ -4,10 +4,20 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from .domain.symbols import DISPLAY_NAMES
+from django.conf import settings
+
+from .domain.symbols import display_name
 from .domain.timeframes import TIMEFRAMES
 
-SOURCE_CHOICES = list(DISPLAY_NAMES.items())
+SOURCE_MAX_LENGTH = 32  # ccxt's longest exchange id is 21 characters
+
+
+def source_choices() -> list[tuple[str, str]]:
+    """The configured sources (EXCHANGES): the admin adds markets of these."""
+    return [(name, display_name(name)) for name in settings.EXCHANGES]
+
+
+SOURCE_CHOICES = source_choices
 TIMEFRAME_CHOICES = [(tf, tf) for tf in TIMEFRAMES]
 PRICE = {"max_digits": 30, "decimal_places": 12}
 
@@ -16,7 +26,7 @@ class TrackedMarket(models.Model):
     """An (exchange, symbol) pair the poller follows. Seeded from EXCHANGES x SYMBOLS on the
     first migrate; the admin edits it afterwards."""
 
-    source = models.CharField(max_length=20, choices=SOURCE_CHOICES)
+    source = models.CharField(max_length=SOURCE_MAX_LENGTH, choices=SOURCE_CHOICES)
     symbol = models.CharField(max_length=20)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -26,11 +36,11 @@ class TrackedMarket(models.Model):
         constraints = [models.UniqueConstraint(fields=["source", "symbol"], name="tracked_market_unique")]
 
     def __str__(self) -> str:
-        return f"{self.symbol} on {DISPLAY_NAMES.get(self.source, self.source)}"
+        return f"{self.symbol} on {display_name(self.source)}"
 
 
 class PriceTick(models.Model):
-    source = models.CharField(max_length=20, choices=SOURCE_CHOICES)
+    source = models.CharField(max_length=SOURCE_MAX_LENGTH, choices=SOURCE_CHOICES)
     symbol = models.CharField(max_length=20)
     price = models.DecimalField(**PRICE)
     # The exchange's time of the price when it gives one, else the poll's time slot.
@@ -58,7 +68,7 @@ class PriceTick(models.Model):
 
 
 class Candle(models.Model):
-    source = models.CharField(max_length=20, choices=SOURCE_CHOICES)
+    source = models.CharField(max_length=SOURCE_MAX_LENGTH, choices=SOURCE_CHOICES)
     symbol = models.CharField(max_length=20)
     timeframe = models.CharField(max_length=3, choices=TIMEFRAME_CHOICES)
     open_time = models.BigIntegerField(help_text="epoch milliseconds, aligned to the timeframe")
@@ -87,7 +97,7 @@ class OnDemandMarket(models.Model):
     until `expires_at`, which live subscriptions keep pushing forward; forgotten with its candles
     once nobody asked for it for UNTRACKED_RETENTION_HOURS after `used_at`."""
 
-    source = models.CharField(max_length=20, choices=SOURCE_CHOICES)
+    source = models.CharField(max_length=SOURCE_MAX_LENGTH, choices=SOURCE_CHOICES)
     symbol = models.CharField(max_length=20)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(default=timezone.now)
@@ -100,7 +110,7 @@ class ExchangeSchedule(models.Model):
     """How often each exchange is polled, editable at run time in the admin. Exchanges
     without a row use POLL_INTERVAL."""
 
-    source = models.CharField(max_length=20, choices=SOURCE_CHOICES, unique=True)
+    source = models.CharField(max_length=SOURCE_MAX_LENGTH, choices=SOURCE_CHOICES, unique=True)
     poll_interval = models.FloatField(
         default=5.0,
         validators=[MinValueValidator(1.0), MaxValueValidator(3600.0)],
@@ -112,4 +122,4 @@ class ExchangeSchedule(models.Model):
         ordering = ["source"]
 
     def __str__(self) -> str:
-        return f"{DISPLAY_NAMES.get(self.source, self.source)} every {self.poll_interval:g}s"
+        return f"{display_name(self.source)} every {self.poll_interval:g}s"

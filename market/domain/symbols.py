@@ -52,8 +52,10 @@ def normalize_symbols(raw: object, limit: int) -> list[str]:
 
 
 # Display names keep the capitalisation of the widget-system payloads.
-DISPLAY_NAMES = {"binance": "Binance", "coinbase": "Coinbase", "kraken": "Kraken"}
-KNOWN_SOURCES = tuple(DISPLAY_NAMES)
+# Other sources' names as their owners write them (any other id: capitalised).
+DISPLAY_NAMES = {"binance": "Binance", "coinbase": "Coinbase", "kraken": "Kraken", "coingecko": "CoinGecko",
+                 "okx": "OKX", "bybit": "Bybit", "bitstamp": "Bitstamp", "gemini": "Gemini", "kucoin": "KuCoin",
+                 "bitfinex": "Bitfinex", "htx": "HTX", "gateio": "Gate.io", "mexc": "MEXC", "cryptocom": "Crypto.com"}
 
 
 def normalize_source(raw: object, configured: list[str], allow_composite: bool = False) -> str:
