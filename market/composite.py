@@ -1,5 +1,6 @@
 """The composite price: the median of the configured exchanges' prices of one market, outliers
-rejected (market.domain.prices), from their fresh stored prices, fetched live where there is none."""
+rejected (market.domain.prices), from their fresh stored prices, fetched live where there is none.
+Aggregators (CoinGecko) are not exchanges: their price is itself a blend of venues, so they stay out."""
 
 from dataclasses import dataclass
 from decimal import Decimal
@@ -9,6 +10,7 @@ from django.conf import settings
 from . import prices, selectors
 from .domain.errors import MarketError
 from .domain.prices import composite_price
+from .exchanges import venues
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +25,7 @@ def composite_of(symbol: str) -> Composite:
     """Fresh prices are preferred; only when no exchange has one are stale ones used (and the
     answer says so). Raises the first exchange's error when none has a price at all."""
     ticks, first_error = {}, None
-    for source in settings.EXCHANGES:
+    for source in venues(settings.EXCHANGES):
         try:
             ticks[source] = prices.fresh_or_live_tick(source, symbol)
         except MarketError as exc:

@@ -1,10 +1,9 @@
 """Stored market data: what is tracked, price ticks, and OHLCV candles."""
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
-
-from django.conf import settings
 
 from .domain.symbols import display_name
 from .domain.timeframes import TIMEFRAMES

@@ -16,6 +16,7 @@ from core import keys
 
 from .domain.feeds import feed_is_live
 from .domain.timeframes import TIMEFRAMES, align
+from .exchanges import describe, min_poll_interval
 from .models import Candle, ExchangeSchedule, OnDemandMarket, PriceTick, TrackedMarket
 from .ticks import StoredCandle, StoredTick, from_ms, to_ms
 
@@ -46,7 +47,12 @@ class _Recent:
 
 def _load_schedule() -> dict[str, tuple[float, bool]]:
     rows = {r.source: (r.poll_interval, r.enabled) for r in ExchangeSchedule.objects.all()}
-    return {src: rows.get(src, (settings.POLL_INTERVAL, True)) for src in settings.EXCHANGES}
+    return {src: rows.get(src, (default_poll_interval(src), True)) for src in settings.EXCHANGES}
+
+
+def default_poll_interval(source: str) -> float:
+    """POLL_INTERVAL, or the source's own floor where its budget needs a longer one (CoinGecko)."""
+    return max(settings.POLL_INTERVAL, min_poll_interval(source))
 
 
 _schedule = _Recent(_load_schedule)
@@ -55,7 +61,7 @@ _tracked = _Recent(lambda: frozenset(TrackedMarket.objects.values_list("source",
 
 def poll_schedule() -> dict[str, tuple[float, bool]]:
     """(interval in seconds, enabled) per configured exchange: the admin's ExchangeSchedule
-    rows, else POLL_INTERVAL."""
+    rows, else POLL_INTERVAL (or the source's longer floor)."""
     return _schedule.get()
 
 
@@ -66,7 +72,7 @@ def forget_poll_schedule() -> None:
 
 
 def poll_interval(source: str) -> float:
-    return poll_schedule().get(source, (settings.POLL_INTERVAL, True))[0]
+    return poll_schedule().get(source, (default_poll_interval(source), True))[0]
 
 
 def stale_after_ms(source: str | None = None) -> int:
@@ -247,6 +253,7 @@ def source_freshness() -> dict[str, dict]:
             "path": path["path"],
             "path_since_utc": None if path["since"] is None else from_ms(path["since"]).isoformat(),
             "feed_detail": path["detail"] or None,
+            **describe(source),
         }
     return out
 

@@ -15,7 +15,7 @@ from core.cache import redis_client
 
 from .. import aio
 from ..domain.errors import MarketError
-from ..exchanges import get_exchange
+from ..exchanges import get_exchange, venues
 from ..markets import ensure_listed
 from .book import Book, composite, depth_bands, spread_and_mid
 
@@ -87,7 +87,7 @@ def order_book(source: str, symbol: str, depth: int) -> dict:
                 "spread": _number(spread), "mid": _number(mid),
                 "depth_within_pct": depth_bands(book.bids, book.asks,
                                                 (len(book.bids) < FETCH_DEPTH, len(book.asks) < FETCH_DEPTH))}
-    results = books(list(settings.EXCHANGES), symbol)
+    results = books(venues(settings.EXCHANGES), symbol)
     good = [b for b in results if isinstance(b, Book)]
     if not good:
         raise next(r for r in results if isinstance(r, MarketError))

@@ -16,8 +16,26 @@ NATIVE: dict[str, type[Exchange]] = {"binance": Binance, "coinbase": Coinbase, "
 ADAPTERS = NATIVE  # the name the rest of the project and its tests know
 _instances: dict[tuple[str, str], Exchange] = {}
 
-__all__ = ["ADAPTERS", "NATIVE", "Binance", "Coinbase", "Exchange", "ExchangeError", "Kraken", "get_exchange",
-           "unknown_ids"]
+__all__ = ["ADAPTERS", "NATIVE", "Binance", "Coinbase", "Exchange", "ExchangeError", "Kraken", "describe", "get_exchange",
+           "min_poll_interval", "unknown_ids", "venues"]
+
+
+def venues(names: list[str]) -> list[str]:
+    """The names that are exchanges, not aggregators (CoinGecko): the composite is made of these."""
+    return [n for n in names if not (n in NATIVE and NATIVE[n].aggregator)]
+
+
+def describe(name: str) -> dict[str, str]:
+    """What a source is, for /health: an exchange or an aggregator, spoken natively or through ccxt,
+    and what its prices' timestamps mean."""
+    adapter = NATIVE.get(name, Exchange)
+    return {"kind": "aggregator" if adapter.aggregator else "exchange", "via": "native" if name in NATIVE else "ccxt",
+            "timestamps": adapter.timestamps}
+
+
+def min_poll_interval(name: str) -> float:
+    """The shortest poll period the source's published budget allows (0: no floor of its own)."""
+    return NATIVE[name].min_poll_interval if name in NATIVE else 0.0
 
 
 def unknown_ids(names: list[str]) -> list[str]:

@@ -30,6 +30,8 @@ class Exchange(ABC):
     min_interval: float = 0.0
     budget: str = ""
     aggregator: bool = False
+    # What a price's timestamp is, as /health tells it.
+    timestamps: str = "the exchange's time of the price (its trade or ticker), else the poll's"
     min_poll_interval: float = 0.0
     # Sent with every request (an API key, for the sources that take one).
     headers: dict[str, str] | None = None
