@@ -197,7 +197,10 @@ CELERY_TASK_ROUTES = {"alerts.tasks.deliver_webhook": {"queue": ALERT_WEBHOOK_QU
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": "cryptosite-demo:" if DEMO else "cryptosite:"}
 
 # --- Market data --------------------------------------------------------------------------
-EXCHANGES = [e.strip().lower() for e in env.list("EXCHANGES", default=["binance", "coinbase"]) if e.strip()]
+# The demo shows every kind of source the sandbox speaks: native, through ccxt, and an aggregator.
+DEMO_EXCHANGES = ["binance", "coinbase", "kraken", "okx", "bybit", "coingecko"]
+EXCHANGES = [e.strip().lower() for e in env.list("EXCHANGES", default=DEMO_EXCHANGES if DEMO else ["binance", "coinbase"])
+             if e.strip()]
 SYMBOLS = [s.strip() for s in env.list("SYMBOLS", default=["BTC", "ETH", "SOL", "ADA"]) if s.strip()]
 POLL_INTERVAL = env.float("POLL_INTERVAL", default=5.0)
 CANDLE_SYNC_INTERVAL = env.float("CANDLE_SYNC_INTERVAL", default=30.0)

@@ -87,6 +87,8 @@ class RunningStack:
             "SANDBOX_FEED_PORT": str(self.feed_port),
             # The REST poller's path unless a test asks for the live feeds (tests/e2e/test_feeds.py).
             "FEEDS": "",
+            # The demo's two first exchanges unless a test asks for more (tests/e2e/test_breadth.py).
+            "EXCHANGES": "binance,coinbase",
             "EMBEDDED_REDIS_PORT": str(self.redis_port),
             "DEMO_DATABASE_URL": f"sqlite:///{tmp / 'demo.sqlite3'}",
             "POLL_INTERVAL": "1",
