@@ -58,6 +58,18 @@ def _replace_urls(value, base_url: str):
     return value
 
 
+class _Printed(str):
+    """A book number as the exchange printed it, ordered as a number: ccxt sorts the levels (and for some
+    exchanges cuts them to the limit), and as text "9999.9" would rank above "10000.1"."""
+
+    @classmethod
+    def of(cls, value: str | None) -> "_Printed | None":
+        return None if value is None else cls(value)
+
+    def __lt__(self, other):
+        return Decimal(self) < Decimal(other)
+
+
 @cache
 def client_class(exchange_id: str) -> type:
     """ccxt's async class for the exchange, with HTTP and pacing through the seam."""
@@ -90,6 +102,10 @@ def client_class(exchange_id: str) -> type:
 
         async def throttle(self, cost=None):
             await http.pace(self.id, self.rateLimit / 1000 * float(cost or 1))
+
+        def parse_order_book_bid_ask(self, bidask, price_key=0, amount_key=1, count_or_id_key=2):
+            # ccxt reads book levels with float() whatever `number` is ("8750.00" -> 8750.0): as printed instead
+            return [_Printed.of(self.safe_string(bidask, price_key)), _Printed.of(self.safe_string(bidask, amount_key))]
 
     Client.__name__ = Client.__qualname__ = f"Cryptosite{base.__name__}"
     return Client
