@@ -30,7 +30,7 @@ def _clean_shared_state():
 def sandbox(settings):
     """The sandbox exchange on a free loopback port, with every adapter pointed at it."""
     server = make_server("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     settings.EXCHANGE_API_URLS = {name: f"{base}/{name}" for name in ("binance", "coinbase", "kraken", "okx", "bybit")}

@@ -9,14 +9,15 @@ from django.conf import settings
 from .base import Exchange
 from .binance import Binance
 from .coinbase import Coinbase
+from .coingecko import CoinGecko
 from .errors import ExchangeError
 from .kraken import Kraken
 
-NATIVE: dict[str, type[Exchange]] = {"binance": Binance, "coinbase": Coinbase, "kraken": Kraken}
+NATIVE: dict[str, type[Exchange]] = {"binance": Binance, "coinbase": Coinbase, "kraken": Kraken, "coingecko": CoinGecko}
 ADAPTERS = NATIVE  # the name the rest of the project and its tests know
 _instances: dict[tuple[str, str], Exchange] = {}
 
-__all__ = ["ADAPTERS", "NATIVE", "Binance", "Coinbase", "Exchange", "ExchangeError", "Kraken", "describe", "get_exchange",
+__all__ = ["ADAPTERS", "NATIVE", "Binance", "CoinGecko", "Coinbase", "Exchange", "ExchangeError", "Kraken", "describe", "get_exchange",
            "min_poll_interval", "unknown_ids", "venues"]
 
 

@@ -93,9 +93,8 @@ def client_class(exchange_id: str) -> type:
                 parsed = None
             status, reason, seen = response.status_code, response.reason_phrase, dict(response.headers)
             self.handle_errors(status, reason, url, method, seen, text, parsed, headers, body)
-            self.handle_http_status_code(status, reason, url, method, text)
-            if status >= 400:
-                raise ccxt_async.ExchangeError(f"{self.id} HTTP {status}")
+            if status >= 400:  # an answer ccxt did not map: the exchange's error, as the native adapters say
+                raise ExchangeError(f"{adapter.display} API error: HTTP {status}", BAD_RESPONSE)
             if parsed is None:
                 raise ccxt_async.BadResponse(f"{self.id}: unparseable response")
             return parsed
