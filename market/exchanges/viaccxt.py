@@ -5,14 +5,18 @@ adapter turns its unified answers into the project's quotes, candles, books and 
 things are ours rather than ccxt's defaults:
 
 - **HTTP** goes through the adapters' one seam (`http.request`): the shared httpx client of the event
-  loop, the timeout, and the 429/418 back-off that every process shares through Redis. ccxt's public
-  `fetch` is overridden to call it (so ccxt opens no aiohttp session), and ccxt still reads the answer
-  with its own `handle_errors`, which maps the exchange's error codes to its exception classes.
-- **Politeness**: ccxt's `throttle(cost)` is overridden to reserve `cost x rateLimit` in the seam's
-  per-exchange request slots, which every thread and event loop of the process share, so the
-  exchange's published limits (ccxt's `rateLimit` and per-endpoint costs) hold for the process.
-- **Numbers**: JSON numbers are parsed as Decimal and ccxt's `number` is `str`, so a price reaches us
-  with every digit the exchange printed (ccxt's default would parse it to a float).
+  loop, the timeout, and the 429/418 back-off that every process shares through Redis; ccxt opens no
+  aiohttp session, and still reads each answer with its own `handle_errors`, which maps the
+  exchange's error codes to its exception classes.
+- **Politeness**: each request reserves `cost x rateLimit` in the seam's per-exchange request slots,
+  which every thread and event loop of the process share, so the exchange's published limits
+  (ccxt's `rateLimit` and per-endpoint costs) hold for the process.
+- **Numbers**: JSON numbers are parsed as Decimal and ccxt keeps them as printed strings (tickers,
+  candles, book levels), so a price reaches us with every digit the exchange printed (ccxt's default
+  would parse it to a float).
+
+How ccxt's client is made to do so lives in serving.ccxt_client (ccxt's methods it replaces, pinned
+to the ccxt version it was written for).
 
 Markets: for each base asset, its spot market against USD, else USDT, else USDC (the first the
 exchange lists and trades). Candles: the asked timeframe when the exchange serves it, else built
@@ -22,11 +26,11 @@ week starts on Monday 00:00 UTC whatever the exchange's own weekly candle does.
 ccxt is imported only when an exchange it serves is configured.
 """
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from functools import cache
+
+from serving import ccxt_client
 
 from ..domain.candles import Candle, aggregate
 from ..domain.prices import Quote
@@ -58,56 +62,23 @@ def _replace_urls(value, base_url: str):
     return value
 
 
-class _Printed(str):
-    """A book number as the exchange printed it, ordered as a number: ccxt sorts the levels (and for some
-    exchanges cuts them to the limit), and as text "9999.9" would rank above "10000.1"."""
+class Seam:
+    """The adapters' HTTP seam as a ccxt client's transport (serving.ccxt_client)."""
 
-    @classmethod
-    def of(cls, value: str | None) -> "_Printed | None":
-        return None if value is None else cls(value)
+    def __init__(self, adapter: "CcxtExchange"):
+        self.adapter = adapter
 
-    def __lt__(self, other):
-        return Decimal(self) < Decimal(other)
+    async def get(self, url: str, headers: dict | None) -> tuple[int, str, dict, str]:
+        adapter = self.adapter
+        response = await http.request(adapter.name, adapter.display, url, timeout=adapter.timeout, headers=headers)
+        return response.status_code, response.reason_phrase, dict(response.headers), response.text
 
+    async def pace(self, seconds: float) -> None:
+        await http.pace(self.adapter.name, seconds)
 
-@cache
-def client_class(exchange_id: str) -> type:
-    """ccxt's async class for the exchange, with HTTP and pacing through the seam."""
-    import ccxt.async_support as ccxt_async
-
-    base = getattr(ccxt_async, exchange_id)
-
-    class Client(base):
-        number = str
-        adapter: "CcxtExchange"
-
-        async def fetch(self, url, method="GET", headers=None, body=None):
-            if method != "GET" or body:
-                raise ccxt_async.NotSupported(f"{self.id}: cryptosite reads public data only ({method})")
-            adapter = self.adapter
-            response = await http.request(adapter.name, adapter.display, url, timeout=adapter.timeout, headers=headers)
-            text = response.text
-            try:
-                parsed = json.loads(text, parse_float=Decimal) if text else None
-            except ValueError:
-                parsed = None
-            status, reason, seen = response.status_code, response.reason_phrase, dict(response.headers)
-            self.handle_errors(status, reason, url, method, seen, text, parsed, headers, body)
-            if status >= 400:  # an answer ccxt did not map: the exchange's error, as the native adapters say
-                raise ExchangeError(f"{adapter.display} API error: HTTP {status}", BAD_RESPONSE)
-            if parsed is None:
-                raise ccxt_async.BadResponse(f"{self.id}: unparseable response")
-            return parsed
-
-        async def throttle(self, cost=None):
-            await http.pace(self.id, self.rateLimit / 1000 * float(cost or 1))
-
-        def parse_order_book_bid_ask(self, bidask, price_key=0, amount_key=1, count_or_id_key=2):
-            # ccxt reads book levels with float() whatever `number` is ("8750.00" -> 8750.0): as printed instead
-            return [_Printed.of(self.safe_string(bidask, price_key)), _Printed.of(self.safe_string(bidask, amount_key))]
-
-    Client.__name__ = Client.__qualname__ = f"Cryptosite{base.__name__}"
-    return Client
+    def refused(self, status: int) -> Exception:
+        # An answer ccxt mapped to none of its errors: the exchange's error, as the native adapters say.
+        return ExchangeError(f"{self.adapter.display} API error: HTTP {status}", BAD_RESPONSE)
 
 
 class CcxtExchange(Exchange):
@@ -117,11 +88,11 @@ class CcxtExchange(Exchange):
     def __init__(self, name: str, base_url: str = "", timeout: float = 10.0):
         super().__init__(base_url, timeout)
         self.name = name
-        self.client = client_class(name)(
+        self.client = ccxt_client.client_class(name)(
             {"enableRateLimit": True, "timeout": int(timeout * 1000),
              "options": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}}}
         )
-        self.client.adapter = self
+        self.client.transport = Seam(self)
         if self.base_url:
             self.client.urls["api"] = _replace_urls(self.client.urls["api"], self.base_url)
         self.min_interval = self.client.rateLimit / 1000

@@ -35,7 +35,7 @@ def calls(function, *names: str) -> bool:
 
 
 def test_every_serving_module_pins_its_libraries_and_lists_what_it_relies_on():
-    assert SEAMS == ["channel_layer", "daphne_http", "daphne_ws", "django_cache", "django_handler", "uvicorn_ws"], (
+    assert SEAMS == ["ccxt_client", "channel_layer", "daphne_http", "daphne_ws", "django_cache", "django_handler", "uvicorn_ws"], (
         "a serving module was added or removed: pin it (WRITTEN_FOR), list what it relies on in its docstring, and test that here")
     for module in SEAMS:
         imported = importlib.import_module(f"serving.{module}")
@@ -445,3 +445,55 @@ class TestChannelLayer:
             await plain_layer.send(channel, {"type": "one too many"})
         assert await plain_layer.receive_single(process) == (channel, {"type": "sent"})
         assert await plain_layer.receive_single(process) == (process, {"type": "fanned-out"})
+
+
+class TestCcxtClient:
+    """serving.ccxt_client replaces three methods of ccxt's async base class; ccxt must still call them."""
+
+    def test_the_base_class_has_the_methods_it_replaces_with_their_shapes(self):
+        from ccxt.async_support.base.exchange import Exchange
+
+        assert params(Exchange.fetch) == ["self", "url", "method", "headers", "body"]
+        assert params(Exchange.throttle) == ["self", "cost"]
+        assert params(Exchange.handle_errors)[:10] == ["self", "statusCode", "statusText", "url", "method",
+                                                      "responseHeaders", "responseBody", "response",
+                                                      "requestHeaders", "requestBody"]
+        assert params(Exchange.parse_order_book_bid_ask) == ["self", "bidask", "priceKey", "amountKey", "countOrIdKey"]
+        # fetch2 throttles (when enableRateLimit) and then fetches; parse_order_book_bids_asks reads every level
+        # through parse_order_book_bid_ask; parse_number calls `number`.
+        assert calls(Exchange.fetch2, "throttle", "fetch")
+        assert calls(Exchange.parse_order_book_bids_asks, "parse_order_book_bid_ask")
+        assert calls(Exchange.parse_number, "number")
+
+    def test_a_client_asks_its_transport_and_keeps_the_printed_digits(self):
+        from serving.ccxt_client import client_class
+
+        asked, paced = [], []
+
+        class Transport:
+            async def get(self, url, headers):
+                asked.append(url)
+                if "books" in url:
+                    body = '{"code":"0","msg":"","data":[{"asks":[["10000.10","1.50","0","1"],["9999.90","2","0","1"]],' \
+                           '"bids":[["9999.80","0.010","0","1"]],"ts":"1700000000000"}]}'
+                    return 200, "OK", {}, body
+                return 200, "OK", {}, '{"code":"0","msg":"","data":[{"instId":"BTC-USDT","last":"42000.123456789012",' \
+                                      '"ts":"1700000000000"}]}'
+
+            async def pace(self, seconds):
+                paced.append(seconds)
+
+            def refused(self, status):
+                return RuntimeError(status)
+
+        client = client_class("okx")({"enableRateLimit": True})
+        client.transport = Transport()
+        client.set_markets([{"id": "BTC-USDT", "symbol": "BTC/USDT", "base": "BTC", "quote": "USDT", "baseId": "BTC",
+                             "quoteId": "USDT", "type": "spot", "spot": True, "active": True, "precision": {},
+                             "limits": {}, "info": {}}])
+        ticker = asyncio.run(client.fetch_ticker("BTC/USDT"))
+        book = asyncio.run(client.fetch_order_book("BTC/USDT", 5))
+        assert ticker["last"] == "42000.123456789012"
+        assert book["asks"][0] == ["9999.90", "2"] and book["bids"] == [["9999.80", "0.010"]]
+        assert len(asked) == 2 and all(url.startswith("https://") for url in asked)
+        assert len(paced) == 2 and all(seconds > 0 for seconds in paced)
