@@ -1,5 +1,6 @@
 """One exchange's ingest: the connection(s) to its live feed for every polled market (one unless
-the exchange's per-connection stream limit needs more), the storage throttles, the writer thread,
+the exchange's per-connection stream limit needs more; ccxt.pro's for an exchange with no native
+feed, ccxt_connection.py), the storage throttles, the writer thread,
 the REST resync, and the markets it follows.
 
 Each price the storage throttle lets through is published at once from the event loop (the
@@ -27,13 +28,14 @@ from market.candles import fetch_open_candles, record_feed_candles, store_candle
 from market.domain.feeds import CandleUpdate, Sequences, Throttle, Trade
 from market.domain.timeframes import TIMEFRAMES
 from market.exchanges import ExchangeError, get_exchange
-from market.feeds import get_feed
+from market.feeds import CcxtFeed, get_feed
 from market.locks import Lease
 from market.prices import record_feed_prices
 from market.selectors import now_ms
 from market.tasks import broadcaster, evaluate_alerts, live_broadcaster
 from market.ticks import StoredTick
 
+from .ccxt_connection import CcxtConnection
 from .connection import Connection
 
 log = logging.getLogger(__name__)
@@ -317,7 +319,7 @@ class ExchangeIngest:
                 if conn.task is None or conn.task.done():
                     conn.task = asyncio.create_task(conn.run())
         while added:
-            conn = Connection(self, len(self.connections))
+            conn = (CcxtConnection if isinstance(self.feed, CcxtFeed) else Connection)(self, len(self.connections))
             part = dict(list(added.items())[:capacity])
             for market in part:
                 added.pop(market)

@@ -1,6 +1,7 @@
 """The sandbox exchange's live feeds: a loopback WebSocket server speaking Binance's combined
-streams (/binance/stream), Coinbase Exchange's feed (/coinbase) and Kraken's v2 API (/kraken/v2)
-over the same simulated market as the sandbox's REST API, with fault switches.
+streams (/binance/stream), Coinbase Exchange's feed (/coinbase), Kraken's v2 API (/kraken/v2) and
+OKX's public v5 API (/okx/ws/v5/public, sandbox.okx_feed) over the same simulated market as the
+sandbox's REST API, with fault switches.
 
 Every market trades every `trade_period` seconds (the price the REST API prints at that moment;
 trade ids grow by one per trade and market, shared by every connection), and candles are pushed
@@ -29,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 
 from market.domain.timeframes import TIMEFRAMES, align
 
+from . import okx_feed
 from .faults import FeedFaults
 from .server import Market, fmt8
 
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 KRAKEN_INTERVALS = {1: "1m", 5: "5m", 15: "15m", 30: "30m", 60: "1h", 240: "4h", 1440: "1d", 10080: "1w", 21600: None}
 GARBAGE = '{"stream": "btcusdt@aggTrade", "data": {"e": \x00'
+EXCHANGES = ("binance", "coinbase", "kraken", "okx")
 
 
 def _iso(ms: int) -> str:
@@ -52,15 +55,17 @@ class Client:
 
     def __init__(self, ws: ServerConnection, exchange: str):
         self.ws, self.exchange = ws, exchange
-        self.trades: set[str] = set()  # our symbols
+        self.trades: set[str] = set()  # our symbols (OKX: its instIds)
         self.candles: set[tuple[str, str]] = set()  # (symbol, timeframe)
         self.last_open: dict[tuple[str, str], int] = {}
 
-    async def send(self, faults: FeedFaults, message: dict) -> None:
+    async def send(self, faults: FeedFaults, message: dict | str) -> None:
         mode = faults.mode(self.exchange)
         if mode == "stall":
             return
-        text = GARBAGE if mode == "garbage" else json.dumps(message, separators=(",", ":"))
+        if mode == "garbage":
+            message = GARBAGE
+        text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"))
         try:
             await self.ws.send(text)
         except ConnectionClosed:
@@ -92,7 +97,7 @@ class FeedServer:
     async def handler(self, ws: ServerConnection) -> None:
         url = urlparse(ws.request.path)
         exchange = url.path.strip("/").split("/")[0]
-        if exchange not in ("binance", "coinbase", "kraken"):
+        if exchange not in EXCHANGES or (exchange == "okx" and url.path.rstrip("/") != "/okx/ws/v5/public"):
             await ws.close(1008, "unknown path")
             return
         if self.faults.mode(exchange) == "drop":
@@ -110,6 +115,9 @@ class FeedServer:
                     {"api_version": "v2", "connection_id": uuid.uuid4().int >> 64, "system": "online", "version": "2.0.0"}]})
             async for raw in ws:
                 if self.faults.mode(exchange) == "stall":
+                    continue
+                if exchange == "okx":
+                    await okx_feed.request(self, client, raw)
                     continue
                 try:
                     message = json.loads(raw)
@@ -246,7 +254,7 @@ class FeedServer:
         while True:
             started = time.monotonic()
             now = self.market.now_ms()
-            skip = {ex: self.faults.take_skip(ex) for ex in ("binance", "coinbase", "kraken")}
+            skip = {ex: self.faults.take_skip(ex) for ex in EXCHANGES}
             trades: dict[tuple[str, str], int] = {}
             for client in list(self.clients):
                 for symbol in client.trades:
@@ -272,6 +280,8 @@ class FeedServer:
                 "q": "0.01000000", "f": trade_id * 2, "l": trade_id * 2, "T": now, "m": False, "M": True}}
         if exchange == "coinbase":
             return self._coinbase_match(symbol, trade_id, now)
+        if exchange == "okx":
+            return okx_feed.trade(self.market, symbol, trade_id, now)
         return {"channel": "trade", "type": "update", "data": [{
             "symbol": self.kraken_pair(symbol), "side": "buy", "price": _num(self.market.price("kraken", symbol)),
             "qty": 0.01, "ord_type": "market", "trade_id": trade_id, "timestamp": _iso(now)}]}

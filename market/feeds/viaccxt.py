@@ -1,0 +1,91 @@
+"""The live feed of any exchange ccxt serves, through ccxt.pro (the ingest process's
+ingest.ccxt_connection): ccxt speaks the exchange's wire format, and this descriptor reads ccxt's
+unified answers. It names the markets as ccxt does (its unified symbol, BTC/USDT, which the REST
+listing of market.exchanges.viaccxt gives), chooses the watch the exchange offers, carries no
+candles (the open candles move with each price, as for Coinbase), and places ccxt's WebSocket URLs
+on the feed URL's host when one is set.
+"""
+
+from urllib.parse import urlsplit
+
+from ..domain.feeds import Event, Trade
+from ..exchanges.base import dec
+from .base import Feed
+
+# ccxt.pro's watches that give a price, best first: trades (one request for many markets, or one
+# per market), else the tickers' last price.
+WATCHES = ("watchTradesForSymbols", "watchTrades", "watchTickers", "watchTicker")
+
+
+def _urls(value) -> list[str]:
+    """Every URL in ccxt's `urls['api']['ws']` (a string, or dicts of them nested)."""
+    if isinstance(value, dict):
+        return [url for item in value.values() for url in _urls(item)]
+    return [value] if isinstance(value, str) and "://" in value else []
+
+
+def _rebase(value, base: str):
+    """`value` (as `_urls` reads it) with `base` in place of each URL's scheme and host."""
+    if isinstance(value, dict):
+        return {key: _rebase(item, base) for key, item in value.items()}
+    if isinstance(value, str) and "://" in value:
+        rest = value.split("://", 1)[1]
+        return base + (rest[rest.index("/"):] if "/" in rest else "")
+    return value
+
+
+class CcxtFeed(Feed):
+    """An exchange's feed as ccxt.pro speaks it (`CcxtFeed("okx", url)`; an empty url keeps ccxt's own)."""
+
+    candle_timeframes = ()
+
+    def __init__(self, url: str, name: str = ""):
+        super().__init__(url)
+        self.name = name
+
+    def market_id(self, symbol: str, rest_id: str) -> str:
+        return rest_id  # ccxt's unified symbol, from the REST listing
+
+    def streams_per_market(self) -> int:
+        return 1
+
+    def watch_method(self, has: dict) -> str | None:
+        """The watch to use, from ccxt's `has` for the exchange (None: it has no live price in ccxt)."""
+        return next((name for name in WATCHES if has.get(name)), None)
+
+    def ws_urls(self, ccxt_urls):
+        """ccxt's WebSocket URLs for this exchange, moved to the feed URL's host (unchanged without one).
+
+        The feed URL is one of ccxt's URLs (or a URL ccxt builds on, as okx adds /public to
+        wss://ws.okx.com:443/ws/v5) on another host, under an optional path prefix: with
+        ws://127.0.0.1:9001/okx/ws/v5/public, okx's becomes ws://127.0.0.1:9001/okx/ws/v5. A URL naming
+        none of ccxt's paths is a base, as for the REST adapters: each URL keeps its path after it."""
+        if not self.url:
+            return ccxt_urls
+        parts = urlsplit(self.url)
+        paths = sorted({urlsplit(u).path.rstrip("/") for u in _urls(ccxt_urls)} - {""}, key=len, reverse=True)
+        for path in paths:
+            at = parts.path.find(path)
+            if at >= 0 and parts.path[at + len(path):at + len(path) + 1] in ("", "/"):
+                return _rebase(ccxt_urls, f"{parts.scheme}://{parts.netloc}{parts.path[:at]}")
+        if isinstance(ccxt_urls, str):
+            return self.url
+        return _rebase(ccxt_urls, self.url.rstrip("/"))
+
+    def parse(self, message: object, symbols: dict[str, str], now_ms: int) -> list[Event]:
+        """ccxt's unified trades or tickers (a list of them: what a watch answered) as our trades (a
+        ticker's: its last price), for the markets in `symbols` ({ccxt symbol: ours}). ccxt's `number`
+        is `str` (ingest.ccxt_connection), so a price has the exchange's digits."""
+        out = []
+        for item in message:
+            price = item["last"] if "last" in item else item["price"]  # a ticker has `last`, a trade not
+            if item["symbol"] in symbols and price is not None:
+                out.append(Trade(symbols[item["symbol"]], dec(price), int(item.get("timestamp") or now_ms)))
+        return out
+
+    # Never used: ccxt.pro subscribes (ingest.ccxt_connection).
+    def subscribe(self, market_ids: list[str], req_id: int) -> list[dict]:
+        raise NotImplementedError("ccxt.pro subscribes")
+
+    def unsubscribe(self, market_ids: list[str], req_id: int) -> list[dict]:
+        raise NotImplementedError("ccxt.pro unsubscribes")

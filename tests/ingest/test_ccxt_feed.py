@@ -1,0 +1,215 @@
+"""The live feed of an exchange ccxt serves (ingest.ccxt_connection, through ccxt.pro's okx) against
+the sandbox's OKX WebSocket v5 and REST API, the real database and Redis, in this process: trades
+are stored and published at the exchange's exact prices; a dropped or stalled feed is reported down
+and comes back by itself; markets added or removed are subscribed and unsubscribed. And the pure
+parts (market.feeds.viaccxt): URLs, the watch chosen, ccxt's unified answers read."""
+
+import asyncio
+from decimal import Decimal as D
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import OperationalError
+
+from ingest.ccxt_connection import CcxtConnection
+from market import selectors
+from market.feeds import CcxtFeed, get_feed
+from market.models import PriceTick, TrackedMarket
+from market.selectors import now_ms
+from sandbox import simulation as sim
+from sandbox.feeds import start_feed_server
+from streaming.groups import price_group
+from tests.ingest.test_exchange import Running, track, until
+
+OKX_WS = "wss://ws.okx.com:443/ws/v5"
+
+
+def serve_okx(sandbox, settings, trade_period: float):
+    handler = sandbox.RequestHandlerClass
+    server = start_feed_server(handler.market, handler.feed_faults, trade_period=trade_period, candle_period=0.3)
+    settings.EXCHANGE_FEED_URLS = {"okx": f"ws://127.0.0.1:{server.port}/okx/ws/v5/public"}
+    settings.EXCHANGES = ["okx"]
+    settings.POLL_INTERVAL = 1.0
+    settings.TICK_MIN_INTERVAL = 0.5
+    settings.FEED_RECONNECT_MAX_SECONDS = 1.0
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def okx_feed(sandbox, settings):
+    yield from serve_okx(sandbox, settings, 0.1)
+
+
+@pytest.fixture
+def quiet_okx_feed(sandbox, settings):
+    yield from serve_okx(sandbox, settings, 3600.0)  # no market ever trades (its first round is before any client)
+
+
+async def db(call, *args):
+    """A database call while the writer may hold the (in-memory SQLite) table's lock: retried."""
+    for _ in range(50):
+        try:
+            return await sync_to_async(call)(*args)
+        except OperationalError:
+            await asyncio.sleep(0.1)
+    return await sync_to_async(call)(*args)
+
+
+def stored(symbol: str) -> list[tuple[int, D]]:
+    return [(int(t.timestamp.timestamp() * 1000), t.price)
+            for t in PriceTick.objects.filter(source="okx", symbol=symbol).order_by("id")]
+
+
+def subscribed(server) -> set[str]:
+    """The instIds the sandbox's OKX connections are subscribed to (in any channel)."""
+    return {key.rpartition(":")[2] for client in list(server.clients) if client.exchange == "okx" for key in client.trades}
+
+
+WATCHES = ["watchTradesForSymbols", "watchTrades", "watchTickers", "watchTicker"]
+
+
+@pytest.fixture(params=WATCHES)
+def watch(request, monkeypatch):
+    """Each watch ccxt.pro's okx offers, as if it were the best the exchange had."""
+    monkeypatch.setattr(CcxtFeed, "watch_method", lambda self, has: request.param if has.get(request.param) else None)
+    return request.param
+
+
+# --- against the sandbox ------------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+async def test_okx_prices_are_stored_and_published_at_the_exchanges_exact_prices(okx_feed, sandbox, watch):
+    await db(track, "okx", "BTC", "DOGE")
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(price_group("okx", "BTC"), channel)
+    async with Running("okx") as exchange:
+        await until(lambda: len(stored("BTC")) >= 4 and len(stored("DOGE")) >= 4)
+        await until(lambda: "okx" in selectors.live_feeds(), 5)
+        published = await asyncio.wait_for(layer.receive(channel), 5)
+        assert published["data"]["symbol"] == "BTC" and published["data"]["source"] == "okx"
+        assert exchange.live_since is not None and exchange.connections[0].kind == watch
+        assert subscribed(okx_feed) == {"BTC-USDT", "DOGE-USDT"}
+    market = sandbox.RequestHandlerClass.market
+    for symbol in ("BTC", "DOGE"):
+        ticks = await db(stored, symbol)
+        stamps = [t for t, _ in ticks]
+        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+        for stamp, price in ticks:  # what the sandbox printed at that moment, to the last digit (the
+            # REST ticker of the resync reads the clock again after its timestamp: a few ms later)
+            printed = {market.scale("okx", symbol, sim.price(symbol, stamp + late)) for late in range(20)}
+            assert price in printed, (symbol, stamp, price)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_dropped_feed_is_reported_down_and_reconnects_by_itself(okx_feed, sandbox):
+    faults = sandbox.RequestHandlerClass.feed_faults
+    await db(track, "okx", "BTC")
+    async with Running("okx") as exchange:
+        await until(lambda: "okx" in selectors.live_feeds())
+        opened = faults.connections.get("okx", 0)
+        faults.set("okx", "drop")
+        await until(lambda: exchange.live_since is None, 5)
+        assert "connection failed" in exchange.detail or "closed" in exchange.detail, exchange.detail
+        await asyncio.sleep(1.5)  # cut again as it reconnects
+        faults.clear("okx")
+        await until(lambda: exchange.live_since is not None, 10)
+        assert faults.connections.get("okx", 0) > opened
+        count = len(await db(stored, "BTC"))
+        await until(lambda: len(stored("BTC")) >= count + 2)
+        await until(lambda: "okx" in selectors.live_feeds(), 5)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stalled_feed_is_probed_then_dropped_and_reconnects(okx_feed, sandbox):
+    faults = sandbox.RequestHandlerClass.feed_faults
+    await db(track, "okx", "BTC")
+    async with Running("okx") as exchange:
+        await until(lambda: exchange.live_since is not None)
+        faults.set("okx", "stall")  # nothing sent, the probe ("ping") unanswered
+        await until(lambda: exchange.live_since is None, 5)
+        assert "no message for" in exchange.detail
+        faults.clear("okx")
+        await until(lambda: exchange.live_since is not None, 10)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_quiet_market_on_a_working_connection_stays_live(quiet_okx_feed, sandbox):
+    """No trade for three poll intervals: the feed is probed with ccxt's own ping (OKX's "ping"),
+    answers "pong", and stays the live path, on the same connection."""
+    faults = sandbox.RequestHandlerClass.feed_faults
+    await db(track, "okx", "BTC")
+    async with Running("okx") as exchange:
+        await until(lambda: exchange.live_since is not None)  # the subscription's answer, the resync
+        since, opened = exchange.live_since, faults.connections.get("okx")
+        await asyncio.sleep(3.5)
+        assert exchange.live_since == since and faults.connections.get("okx") == opened
+        assert now_ms() - exchange.seen_ms < 2 * 1000  # heard within two intervals: still the live path
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("watch", ["watchTradesForSymbols", "watchTrades", "watchTickers"], indirect=True)
+async def test_markets_added_or_removed_are_subscribed_and_unsubscribed(okx_feed, watch):
+    await db(track, "okx", "BTC", "ETH")
+    async with Running("okx"):
+        await until(lambda: stored("ETH"))
+        assert subscribed(okx_feed) == {"BTC-USDT", "ETH-USDT"}
+        await db(track, "okx", "SOL")
+        await db(TrackedMarket.objects.filter(source="okx", symbol="ETH").delete)
+        await until(lambda: subscribed(okx_feed) == {"BTC-USDT", "SOL-USDT"}, 5)
+        eth = len(await db(stored, "ETH"))
+        await until(lambda: len(stored("SOL")) >= 2 and len(stored("BTC")) >= 4)
+        assert len(await db(stored, "ETH")) <= eth + 1  # at most one in flight as it went
+
+
+class PolledOwner:
+    def __init__(self, name: str):
+        self.feed, self.detail, self.downs = CcxtFeed("", name), "", []
+
+    def connection_down(self, detail: str) -> None:
+        self.downs.append(detail)
+
+
+async def test_an_exchange_with_no_live_feed_in_ccxt_is_left_to_the_poller():
+    owner = PolledOwner("bitbank")  # in ccxt, not in ccxt.pro
+    conn = CcxtConnection(owner, 0)
+    conn.markets = {"BTC/JPY": "BTC"}
+    await asyncio.wait_for(conn.run(), 10)
+    assert owner.downs == ["bitbank has no live feed in ccxt: polled"] and not conn.live
+
+
+# --- the pure parts -----------------------------------------------------------------------------
+def test_an_exchange_without_a_native_feed_gets_ccxts(settings):
+    settings.EXCHANGE_FEED_URLS = {"okx": "ws://127.0.0.1:9/okx/ws/v5/public"}
+    feed = get_feed("okx")
+    assert isinstance(feed, CcxtFeed) and feed.name == "okx" and not feed.has_candles
+    assert feed.market_id("BTC", "BTC/USDT") == "BTC/USDT" and feed.streams_per_market() == 1
+
+
+def test_the_feed_url_takes_the_place_of_ccxts_host_and_keeps_the_path_ccxt_adds():
+    assert CcxtFeed("ws://127.0.0.1:9/okx/ws/v5/public", "okx").ws_urls(OKX_WS) == "ws://127.0.0.1:9/okx/ws/v5"
+    assert CcxtFeed("", "okx").ws_urls(OKX_WS) == OKX_WS
+    bybit = {"public": {"spot": "wss://stream.{hostname}/v5/public/spot"}, "private": "wss://stream.{hostname}/v5/private"}
+    assert CcxtFeed("ws://h:1/bybit/v5/public/spot").ws_urls(bybit) == {
+        "public": {"spot": "ws://h:1/bybit/v5/public/spot"}, "private": "ws://h:1/bybit/v5/private"}
+    assert CcxtFeed("ws://proxy:1/base").ws_urls(bybit)["public"]["spot"] == "ws://proxy:1/base/v5/public/spot"
+
+
+def test_the_watch_is_trades_for_many_markets_else_per_market_else_tickers():
+    feed = CcxtFeed("", "x")
+    assert feed.watch_method({"watchTradesForSymbols": True, "watchTrades": True}) == "watchTradesForSymbols"
+    assert feed.watch_method({"watchTrades": "emulated", "watchTickers": True}) == "watchTrades"
+    assert feed.watch_method({"watchTicker": True}) == "watchTicker"
+    assert feed.watch_method({"watchOrderBook": True, "watchTrades": False}) is None
+
+
+def test_ccxts_unified_trades_and_tickers_become_trades_with_the_printed_digits():
+    feed, markets = CcxtFeed("", "okx"), {"BTC/USDT": "BTC"}
+    trades = [{"symbol": "BTC/USDT", "price": "42219.90", "timestamp": 1630048897897, "id": "130639474"},
+              {"symbol": "ETH/USDT", "price": "3000.1", "timestamp": 1630048897898, "id": "2"}]
+    [trade] = feed.parse(trades, markets, 5)
+    assert (trade.symbol, trade.timestamp_ms) == ("BTC", 1630048897897) and str(trade.price) == "42219.90"
+    ticker = {"symbol": "BTC/USDT", "last": "0.000022", "timestamp": None}
+    assert [(t.price, t.timestamp_ms) for t in feed.parse([ticker], markets, 7)] == [(D("0.000022"), 7)]
+    assert feed.parse([{**ticker, "last": None}], markets, 7) == []
