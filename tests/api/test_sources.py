@@ -160,3 +160,30 @@ def test_an_unknown_exchange_id_stops_the_start_and_a_ccxt_one_does_not(settings
     errors = [m for m in run_checks() if m.id == "market.E002"]
     assert len(errors) == 1 and "mtgoxx" in errors[0].msg
 
+
+
+def test_an_alert_on_a_ccxt_exchanges_price_fires(sources, settings, monkeypatch):
+    from django.test import Client
+
+    from alerts import services
+    from apikeys import services as key_services
+    from market.domain.prices import Quote
+    from market.markets import tracked_set_changed
+    from market.prices import record_quotes
+
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True
+    monkeypatch.setattr(services, "_enqueue", lambda deliveries: None)  # delivery is tests/alerts' concern
+    services.forget_indexes()
+    TrackedMarket.objects.get_or_create(source="okx", symbol="BTC")
+    tracked_set_changed()
+    keyed = Client(headers={"X-API-Key": key_services.create_key("trader", "standard")[1]})
+    created = keyed.post("/api/alerts", {"symbol": "BTC", "source": "OKX", "above": 70000,
+                                         "webhook_url": "http://127.0.0.1:9/hook"}, content_type="application/json")
+    assert created.status_code == 201, created.content
+    assert created.json()["source"] == "okx"
+    at = now_ms()
+    record_quotes("okx", [Quote("BTC", D("69000"), at)], at)
+    ticks = record_quotes("okx", [Quote("BTC", D("70000.5"), at + 1000)], at + 1000)
+    assert services.evaluate(ticks) == 1
+    assert keyed.get(f"/api/alerts/{created.json()['id']}").json()["fired_count"] == 1
+    services.forget_indexes()
