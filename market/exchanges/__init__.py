@@ -14,10 +14,9 @@ from .errors import ExchangeError
 from .kraken import Kraken
 
 NATIVE: dict[str, type[Exchange]] = {"binance": Binance, "coinbase": Coinbase, "kraken": Kraken, "coingecko": CoinGecko}
-ADAPTERS = NATIVE  # the name the rest of the project and its tests know
 _instances: dict[tuple[str, str], Exchange] = {}
 
-__all__ = ["ADAPTERS", "NATIVE", "Binance", "CoinGecko", "Coinbase", "Exchange", "ExchangeError", "Kraken", "describe", "get_exchange",
+__all__ = ["NATIVE", "Binance", "CoinGecko", "Coinbase", "Exchange", "ExchangeError", "Kraken", "describe", "get_exchange",
            "min_poll_interval", "unknown_ids", "venues"]
 
 
