@@ -17,12 +17,15 @@ WebSocket, subscribes, keeps it alive its own way and parses what the exchange s
   exchange (OKX's skip by the trades a push aggregates): there is no gap detection.
 - The markets are the REST adapter's (market.exchanges.viaccxt, loaded through the adapters' HTTP
   seam): this client makes no REST request of its own.
+
+Only ccxt.pro's documented API is used here; the client class and what the watchdog reads of ccxt.pro's
+internals (when a WebSocket last heard a frame, its keepalive probe) are serving.ccxt_client's, pinned
+to the ccxt version it was written for.
 """
 
 import asyncio
 import logging
 import time
-from functools import cache
 
 from django.conf import settings
 
@@ -32,6 +35,7 @@ from market.domain.feeds import reconnect_delay
 from market.exchanges import get_exchange
 from market.feeds import CcxtFeed
 from market.selectors import now_ms
+from serving import ccxt_client
 
 from .connection import BAD_INPUT, Owner
 
@@ -45,25 +49,6 @@ UNWATCHES = {"watchTradesForSymbols": ("unWatchTradesForSymbols", "un_watch_trad
 TRADES_KEPT = 100  # ccxt's cache of recent trades per market (only the newest price matters to us)
 CLOSE_SECONDS = 5.0  # a stalled peer never answers a closing handshake: the close goes on in the background
 _told: set[str] = set()  # the exchanges logged as having no live feed in ccxt
-
-
-@cache
-def client_class(name: str) -> type | None:
-    """ccxt.pro's class for the exchange (None when ccxt.pro has none), numbers as strings, no REST."""
-    import ccxt.pro
-
-    base = getattr(ccxt.pro, name, None)
-    if base is None:
-        return None
-
-    class Client(base):
-        number = str
-
-        async def fetch(self, url, method="GET", headers=None, body=None):
-            raise ccxt.pro.NotSupported(f"{self.id}: the feed makes no REST request (the REST adapter does)")
-
-    Client.__name__ = Client.__qualname__ = f"CryptositeLive{base.__name__}"
-    return Client
 
 
 class CcxtConnection:
@@ -144,7 +129,7 @@ class CcxtConnection:
     # --- the connection ---------------------------------------------------------------------
     async def run(self) -> None:
         name = self.feed.name
-        cls = await asyncio.to_thread(client_class, name)  # importing ccxt.pro takes a while
+        cls = await asyncio.to_thread(ccxt_client.pro_client_class, name)  # importing ccxt.pro takes a while
         self.kind = self.feed.watch_method(cls().has if cls is not None else {})
         if self.kind is None:
             if name not in _told:
@@ -184,8 +169,7 @@ class CcxtConnection:
         adapter = get_exchange(self.feed.name)
         if not adapter.client.markets:  # the markets come with the REST listing (a thread: the seam blocks)
             await asyncio.to_thread(lambda: aio.run(adapter.listing(refresh=True)))
-        client = client_class(self.feed.name)({"enableRateLimit": True, "options": {"tradesLimit": TRADES_KEPT}})
-        client.newUpdates = False  # each answer is the market's recent trades; we take the new ones
+        client = ccxt_client.pro_client(self.feed.name, TRADES_KEPT)  # each answer: the market's recent trades
         if "ws" in client.urls.get("api", {}):
             client.urls["api"]["ws"] = self.feed.ws_urls(client.urls["api"]["ws"])
         client.set_markets(adapter.client.markets, adapter.client.currencies or None)
@@ -279,8 +263,7 @@ class CcxtConnection:
         while True:
             interval = self.owner.interval()
             await asyncio.sleep(min(0.5, interval / 4))
-            sockets = list((getattr(client, "clients", None) or {}).values())
-            heard = max([0, *(getattr(ws, "last_message_at", None) or 0 for ws in sockets)])
+            heard = ccxt_client.last_heard_ms(client)
             if heard > self.heard_ms:  # any frame: a trade, an answer, a pong
                 self.heard_ms = self.owner.seen_ms = heard
                 self.spoke, probed = True, False
@@ -292,8 +275,5 @@ class CcxtConnection:
                 return
             if quiet > interval and not probed:
                 probed = True
-                for ws in sockets:
-                    try:  # the exchange's text ping where ccxt has one (OKX's "ping"), else a protocol one
-                        await (ws.send(client.ping(ws)) if getattr(client, "ping", None) else ws.connection.ping())
-                    except Exception as exc:  # a connection this broken goes silent: dropped above
-                        log.debug("%s feed: probe failed: %r", self.feed.name, exc)
+                for exc in await ccxt_client.ping(client):  # a connection this broken goes silent: dropped above
+                    log.debug("%s feed: probe failed: %r", self.feed.name, exc)

@@ -16,7 +16,7 @@ things are ours rather than ccxt's defaults:
   would parse it to a float).
 
 How ccxt's client is made to do so lives in serving.ccxt_client (ccxt's methods it replaces, pinned
-to the ccxt version it was written for).
+to the ccxt version it was written for), as does the rule moving its URLs to `base_url`'s host.
 
 Markets: for each base asset, its spot market against USD, else USDT, else USDC (the first the
 exchange lists and trades). Candles: the asked timeframe when the exchange serves it, else built
@@ -51,17 +51,6 @@ def ccxt_ids() -> list[str]:
     return list(ccxt.exchanges)
 
 
-def _replace_urls(value, base_url: str):
-    """ccxt's `urls['api']` (a string or nested dicts of them) with `base_url` in place of each URL's
-    scheme and host: https://www.bitstamp.net/api -> <base_url>/api."""
-    if isinstance(value, dict):
-        return {key: _replace_urls(item, base_url) for key, item in value.items()}
-    if isinstance(value, str) and "://" in value:
-        rest = value.split("://", 1)[1]
-        return base_url + (rest[rest.index("/"):] if "/" in rest else "")
-    return value
-
-
 class Seam:
     """The adapters' HTTP seam as a ccxt client's transport (serving.ccxt_client)."""
 
@@ -94,7 +83,7 @@ class CcxtExchange(Exchange):
         )
         self.client.transport = Seam(self)
         if self.base_url:
-            self.client.urls["api"] = _replace_urls(self.client.urls["api"], self.base_url)
+            self.client.urls["api"] = ccxt_client.rebase_urls(self.client.urls["api"], self.base_url)
         self.min_interval = self.client.rateLimit / 1000
         self.budget = f"ccxt's published limits for {self.client.name}: {self.client.rateLimit} ms per request unit"
 

@@ -8,6 +8,8 @@ on the feed URL's host when one is set.
 
 from urllib.parse import urlsplit
 
+from serving.ccxt_client import api_urls, rebase_urls
+
 from ..domain.feeds import Event, Trade
 from ..exchanges.base import dec
 from .base import Feed
@@ -15,23 +17,6 @@ from .base import Feed
 # ccxt.pro's watches that give a price, best first: trades (one request for many markets, or one
 # per market), else the tickers' last price.
 WATCHES = ("watchTradesForSymbols", "watchTrades", "watchTickers", "watchTicker")
-
-
-def _urls(value) -> list[str]:
-    """Every URL in ccxt's `urls['api']['ws']` (a string, or dicts of them nested)."""
-    if isinstance(value, dict):
-        return [url for item in value.values() for url in _urls(item)]
-    return [value] if isinstance(value, str) and "://" in value else []
-
-
-def _rebase(value, base: str):
-    """`value` (as `_urls` reads it) with `base` in place of each URL's scheme and host."""
-    if isinstance(value, dict):
-        return {key: _rebase(item, base) for key, item in value.items()}
-    if isinstance(value, str) and "://" in value:
-        rest = value.split("://", 1)[1]
-        return base + (rest[rest.index("/"):] if "/" in rest else "")
-    return value
 
 
 class CcxtFeed(Feed):
@@ -63,19 +48,19 @@ class CcxtFeed(Feed):
         if not self.url:
             return ccxt_urls
         parts = urlsplit(self.url)
-        paths = sorted({urlsplit(u).path.rstrip("/") for u in _urls(ccxt_urls)} - {""}, key=len, reverse=True)
+        paths = sorted({urlsplit(u).path.rstrip("/") for u in api_urls(ccxt_urls)} - {""}, key=len, reverse=True)
         for path in paths:
             at = parts.path.find(path)
             if at >= 0 and parts.path[at + len(path):at + len(path) + 1] in ("", "/"):
-                return _rebase(ccxt_urls, f"{parts.scheme}://{parts.netloc}{parts.path[:at]}")
+                return rebase_urls(ccxt_urls, f"{parts.scheme}://{parts.netloc}{parts.path[:at]}")
         if isinstance(ccxt_urls, str):
             return self.url
-        return _rebase(ccxt_urls, self.url.rstrip("/"))
+        return rebase_urls(ccxt_urls, self.url.rstrip("/"))
 
     def parse(self, message: object, symbols: dict[str, str], now_ms: int) -> list[Event]:
         """ccxt's unified trades or tickers (a list of them: what a watch answered) as our trades (a
         ticker's: its last price), for the markets in `symbols` ({ccxt symbol: ours}). ccxt's `number`
-        is `str` (ingest.ccxt_connection), so a price has the exchange's digits."""
+        is `str` (serving.ccxt_client's pro_client), so a price has the exchange's digits."""
         out = []
         for item in message:
             price = item["last"] if "last" in item else item["price"]  # a ticker has `last`, a trade not

@@ -448,7 +448,8 @@ class TestChannelLayer:
 
 
 class TestCcxtClient:
-    """serving.ccxt_client replaces three methods of ccxt's async base class; ccxt must still call them."""
+    """serving.ccxt_client replaces three methods of ccxt's async base class, and ccxt must still call them;
+    its ccxt.pro client reads when a WebSocket last heard a frame and probes it as ccxt.pro's keepalive does."""
 
     def test_the_base_class_has_the_methods_it_replaces_with_their_shapes(self):
         from ccxt.async_support.base.exchange import Exchange
@@ -497,3 +498,103 @@ class TestCcxtClient:
         assert book["asks"][0] == ["9999.90", "2"] and book["bids"] == [["9999.80", "0.010"]]
         assert len(asked) == 2 and all(url.startswith("https://") for url in asked)
         assert len(paced) == 2 and all(seconds > 0 for seconds in paced)
+
+    def test_ccxt_pros_base_classes_have_what_the_live_client_uses_with_their_shapes(self):
+        import ccxt.pro
+        from aiohttp import ClientWebSocketResponse
+        from ccxt.async_support.base.exchange import Exchange
+        from ccxt.async_support.base.ws.client import Client
+
+        assert ccxt.pro.Exchange is Exchange and "okx" in ccxt.pro.exchanges and "bitbank" not in ccxt.pro.exchanges
+        assert issubclass(ccxt.pro.okx, Exchange)
+        # The exchange's WebSockets, {url: Client}, filled by client(url), which hands each its `ping`.
+        assert isinstance(Exchange.clients, dict) and params(Exchange.client) == ["self", "url"]
+        assert calls(Exchange.client, "clients", "Client")
+        assert Exchange.ping is None and params(ccxt.pro.okx.ping) == ["self", "client"]
+        # ccxt's keepalive: the exchange's message through send, else the connection's protocol ping.
+        assert calls(Client.ping_loop, "ping", "send", "connection")
+        assert inspect.iscoroutinefunction(Client.send) and params(Client.send) == ["self", "message"]
+        assert Client.connection is None and params(Client.open) == ["self", "session", "backoff_delay"]
+        assert calls(Client.open, "create_connection", "connection") and calls(Client.create_connection, "ws_connect")
+        assert inspect.iscoroutinefunction(ClientWebSocketResponse.ping)
+        # Every frame received goes through handle_message, which notes when.
+        assert calls(Client.handle_message, "last_message_at") and calls(Client.receive_loop, "handle_message")
+        # The documented options set: a watch answers with the cache (newUpdates off), of tradesLimit trades.
+        assert Exchange.newUpdates is True
+        assert calls(ccxt.pro.okx.watch_trades_for_symbols, "newUpdates") and calls(ccxt.pro.okx.handle_trades, "ArrayCache")
+
+    async def test_a_live_client_hears_every_frame_and_probes_as_ccxt_pros_keepalive_does(self):
+        import ccxt.pro
+        from aiohttp import WSMsgType
+        from ccxt.async_support.base.ws.client import Client
+
+        from serving.ccxt_client import last_heard_ms, ping, pro_client, pro_client_class
+
+        class Connection:  # the aiohttp WebSocket, recorded
+            closed = False
+
+            def __init__(self):
+                self.sent, self.pings = [], 0
+
+            async def send_str(self, text):
+                self.sent.append(text)
+
+            async def ping(self):
+                self.pings += 1
+
+            async def close(self):
+                self.closed = True
+
+        assert pro_client_class("bitbank") is None  # in ccxt, not in ccxt.pro
+        for exchange_id, probe in (("okx", "ping"), ("bitstamp", None)):  # okx's own message; bitstamp has none
+            client = pro_client(exchange_id, 7)
+            assert type(client).__mro__[1] is getattr(ccxt.pro, exchange_id)
+            assert (client.number, client.newUpdates, client.options["tradesLimit"]) == (str, False, 7)
+            with pytest.raises(ccxt.pro.NotSupported):
+                await client.fetch("https://example.invalid/api")
+            try:
+                ws = client.client("wss://example.invalid/ws")  # no connection until a watch connects it
+                assert isinstance(ws, Client) and client.clients == {"wss://example.invalid/ws": ws}
+                assert ws.last_message_at is None and last_heard_ms(client) == 0
+                before = int(time.time() * 1000)
+                ws.handle_message(SimpleNamespace(type=WSMsgType.PONG, data=b""))
+                assert before <= last_heard_ms(client) <= int(time.time() * 1000)
+                ws.connection = Connection()
+                assert await ping(client) == []
+                assert (ws.connection.sent, ws.connection.pings) == (([probe], 0) if probe else ([], 1))
+                ws.connection = None  # a socket not connected (yet): its probe fails, and says so
+                assert len(await ping(client)) == 1
+            finally:
+                client.timeout_on_exit = 0
+                await client.close()
+
+    def test_okx_keeps_trades_limit_trades_of_a_market(self):
+        from serving.ccxt_client import pro_client
+
+        client = pro_client("okx", 3)
+        client.set_markets([{"id": "BTC-USDT", "symbol": "BTC/USDT", "base": "BTC", "quote": "USDT", "baseId": "BTC",
+                             "quoteId": "USDT", "type": "spot", "spot": True, "active": True, "precision": {},
+                             "limits": {}, "info": {}}])
+        resolved = []
+        ws = SimpleNamespace(resolve=lambda stored, message_hash: resolved.append((list(stored), message_hash)))
+        trades = [{"instId": "BTC-USDT", "tradeId": str(n), "px": f"4200{n}.10", "sz": "0.5", "side": "buy",
+                   "ts": str(1700000000000 + n)} for n in range(5)]
+        client.handle_trades(ws, {"arg": {"channel": "trades", "instId": "BTC-USDT"}, "data": trades})
+        stored, message_hash = resolved[-1]
+        assert message_hash == "trades:BTC/USDT"
+        assert [t["id"] for t in stored] == ["2", "3", "4"] and stored[-1]["price"] == "42004.10"
+
+    def test_ccxts_api_urls_are_strings_or_dicts_of_them_and_rebasing_keeps_each_path(self):
+        import ccxt
+
+        from serving.ccxt_client import api_urls, rebase_urls
+
+        for exchange_id in ("okx", "bybit", "bitstamp"):
+            urls = getattr(ccxt, exchange_id)().urls["api"]
+            found = api_urls(urls)
+            assert found and all(url.split("://")[0] in ("http", "https", "ws", "wss") for url in found), exchange_id
+            moved = api_urls(rebase_urls(urls, "http://127.0.0.1:9/x"))
+            paths = ["".join(url.split("://", 1)[1].partition("/")[1:]) for url in found]
+            assert moved == [f"http://127.0.0.1:9/x{path}" for path in paths], exchange_id
+        bitstamp = {"public": "https://www.bitstamp.net/api", "ws": {"spot": "wss://ws.bitstamp.net"}, "n": 1}
+        assert rebase_urls(bitstamp, "http://h:1") == {"public": "http://h:1/api", "ws": {"spot": "http://h:1"}, "n": 1}
