@@ -37,7 +37,8 @@ which `fetch2` awaits for every request; `throttle(cost)`, which `fetch2` awaits
 `enableRateLimit`; `handle_errors(code, reason, url, method, headers, body, response,
 request_headers, request_body)`; `parse_order_book_bid_ask(bidask, price_key, amount_key,
 count_or_id_key)`, through which `parse_order_book_bids_asks` reads every level; the `number` class attribute
-that `parse_number` calls; `safe_string`. In ccxt.pro (the same base class, and
+that `parse_number` calls; `safe_string`; `load_markets(reload, params)`, which every unified method
+awaits first and which keeps its loading in `markets_loading`, a future of the calling event loop. In ccxt.pro (the same base class, and
 `ccxt.async_support.base.ws.client.Client`): the exchange's `clients` ({url: Client}, which
 `client(url)` fills); its `ping(client)`, None or the exchange's own keepalive message, which
 `Client.ping_loop` sends with `Client.send(message)`; a Client's `last_message_at`, the milliseconds
@@ -104,6 +105,14 @@ def client_class(exchange_id: str) -> type:
             if parsed is None:
                 raise ccxt_async.BadResponse(f"{self.id}: unparseable response")
             return parsed
+
+        async def load_markets(self, reload=False, params={}):  # noqa: B006 (ccxt's own signature)
+            # The adapter sets the markets itself (set_markets) before any other call. ccxt's own
+            # load_markets would keep a future of the event loop that first called it, which a call
+            # from another loop (the sync code's asyncio.run per call, the server's threads) cannot await.
+            if self.markets and not reload:
+                return self.markets
+            return await super().load_markets(reload, params)
 
         async def throttle(self, cost=None):
             await self.transport.pace(self.rateLimit / 1000 * float(cost or 1))

@@ -9,8 +9,8 @@ from django.contrib.auth.models import User
 from django.core.checks import run_checks
 
 from market.exchanges import get_exchange
-from market.exchanges.coingecko import CoinGecko
 from market.exchanges import http as exchange_http
+from market.exchanges.coingecko import CoinGecko
 from market.models import PriceTick, TrackedMarket
 from market.prices import poll_quotes
 from market.selectors import forget_poll_schedule, now_ms, poll_interval

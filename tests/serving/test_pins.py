@@ -456,6 +456,8 @@ class TestCcxtClient:
 
         assert params(Exchange.fetch) == ["self", "url", "method", "headers", "body"]
         assert params(Exchange.throttle) == ["self", "cost"]
+        assert params(Exchange.load_markets) == ["self", "reload", "params"]
+        assert calls(Exchange.load_markets, "markets_loading", "ensure_future")
         assert params(Exchange.handle_errors)[:10] == ["self", "statusCode", "statusText", "url", "method",
                                                       "responseHeaders", "responseBody", "response",
                                                       "requestHeaders", "requestBody"]
@@ -493,7 +495,8 @@ class TestCcxtClient:
                              "quoteId": "USDT", "type": "spot", "spot": True, "active": True, "precision": {},
                              "limits": {}, "info": {}}])
         ticker = asyncio.run(client.fetch_ticker("BTC/USDT"))
-        book = asyncio.run(client.fetch_order_book("BTC/USDT", 5))
+        book = asyncio.run(client.fetch_order_book("BTC/USDT", 5))  # another event loop: no future of the first
+        assert client.markets_loading is None  # markets set by us are never loaded through a loop-bound future
         assert ticker["last"] == "42000.123456789012"
         assert book["asks"][0] == ["9999.90", "2"] and book["bids"] == [["9999.80", "0.010"]]
         assert len(asked) == 2 and all(url.startswith("https://") for url in asked)
