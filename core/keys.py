@@ -76,11 +76,6 @@ def exchange_backoff(exchange: str) -> str:
     return f"exchange-backoff:{exchange}"
 
 
-def exchange_slot_key(exchange: str) -> str:
-    """The next free request slot of an exchange (Redis time, ms), which every process reserves from."""
-    return cache_key(f"exchange-slot:{exchange}")
-
-
 # --- order books (cache names, and one Redis key) -----------------------------------------------
 
 def book(source: str, symbol: str) -> str:

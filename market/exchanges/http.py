@@ -20,7 +20,6 @@ import httpx
 from django.core.cache import cache
 
 from core import keys
-from core.cache import redis_client
 
 from .errors import BAD_RESPONSE, TIMEOUT, UNREACHABLE, ExchangeError
 
@@ -86,8 +85,7 @@ def back_off(exchange: str, seconds: float) -> None:
 
 
 def reset_state() -> None:
-    """Forget this process's back-offs and pacing slots (a fresh process's state; the shared ones are
-    in Redis)."""
+    """Forget this process's back-offs and pacing slots (a fresh process's state)."""
     _blocked_until.clear()
     with _slot_lock:
         _next_slot.clear()
@@ -101,42 +99,17 @@ def _retry_after(response: httpx.Response) -> float:
         return DEFAULT_BACKOFF_SECONDS.get(response.status_code, 60.0)
 
 
-# Reserve the next slot of an exchange: the wait (ms) before it, on Redis' clock, which every
-# process and host shares.
-_RESERVE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
-local after = slot + tonumber(ARGV[1])
-redis.call('SET', KEYS[1], after, 'PX', after - now + 1000)
-return slot - now
-"""
-
-
-def _shared_wait(exchange: str, min_interval: float) -> float | None:
-    """Seconds to wait for the exchange's next slot, reserved in Redis for every process (None while
-    Redis is down: this process's own slots then)."""
-    try:
-        return redis_client().eval(_RESERVE, 1, keys.exchange_slot_key(exchange), math.ceil(min_interval * 1000)) / 1000
-    except Exception:
-        return None
-
-
 async def pace(exchange: str, min_interval: float) -> None:
-    """Reserve the next free request slot of this exchange and wait for it. Every process shares the
-    slots through Redis, as they share a back-off: the web processes, the worker and the ingest
-    together stay within the exchange's budget. While Redis is down, each process paces itself."""
+    """Reserve the next free request slot of this exchange and wait for it (every thread and event
+    loop of this process shares the slots)."""
     if min_interval <= 0:
         return
-    wait = _shared_wait(exchange, min_interval)
-    if wait is None:
-        with _slot_lock:
-            now = time.monotonic()
-            slot = max(now, _next_slot.get(exchange, 0.0))
-            _next_slot[exchange] = slot + min_interval
-        wait = slot - now
-    if wait > 0:
-        await asyncio.sleep(wait)
+    with _slot_lock:
+        now = time.monotonic()
+        slot = max(now, _next_slot.get(exchange, 0.0))
+        _next_slot[exchange] = slot + min_interval
+    if slot > now:
+        await asyncio.sleep(slot - now)
 
 
 async def request(
