@@ -82,6 +82,11 @@ class Exchange(ABC):
             raise ExchangeError(f"Symbol not found: {symbol}", NOT_LISTED)
         return listing[symbol]
 
+    async def listed(self, symbols: list[str]) -> dict[str, str]:
+        """This exchange's market id -> our symbol, for those of `symbols` it lists."""
+        listing = await self.listing()
+        return {listing[s]: s for s in symbols if s in listing}
+
     @abstractmethod
     async def fetch_listing(self) -> dict[str, str]: ...
 

@@ -31,8 +31,7 @@ class Binance(Exchange):
             }
 
     async def fetch_quotes(self, symbols: list[str]) -> list[Quote]:
-        listing = await self.listing()
-        wanted = {listing[s]: s for s in symbols if s in listing}
+        wanted = await self.listed(symbols)
         if not wanted:
             return []
         # One call for every tracked symbol: `symbols=["BTCUSDT","ETHUSDT"]`.

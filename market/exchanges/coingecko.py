@@ -156,8 +156,7 @@ class CoinGecko(Exchange):
             return listing
 
     async def fetch_quotes(self, symbols: list[str]) -> list[Quote]:
-        listing = await self.listing()
-        wanted = {listing[s]: s for s in symbols if s in listing}
+        wanted = await self.listed(symbols)
         if not wanted:
             return []
         params = {"ids": ",".join(wanted), "vs_currencies": "usd", "include_last_updated_at": "true", "precision": "full"}

@@ -43,8 +43,7 @@ class Kraken(Exchange):
             return listing
 
     async def fetch_quotes(self, symbols: list[str]) -> list[Quote]:
-        listing = await self.listing()
-        wanted = {listing[s]: s for s in symbols if s in listing}
+        wanted = await self.listed(symbols)
         if not wanted:
             return []
         _, body = await self._get("/0/public/Ticker", {"pair": ",".join(wanted)})

@@ -133,8 +133,7 @@ class CcxtExchange(Exchange):
 
     # --- prices -----------------------------------------------------------------------------
     async def fetch_quotes(self, symbols: list[str]) -> list[Quote]:
-        listing = await self.listing()
-        wanted = {listing[s]: s for s in symbols if s in listing}
+        wanted = await self.listed(symbols)
         if not wanted:
             return []
         with self.calling():

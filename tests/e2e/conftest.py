@@ -156,3 +156,14 @@ def stack(tmp_path_factory):
         yield running
     finally:
         running.stop()
+
+
+def until(check, seconds: float, what: str):
+    """`check()`'s first truthy answer, asked every 0.1 s; fails naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {seconds}s"
+        time.sleep(0.1)

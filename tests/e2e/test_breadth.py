@@ -9,7 +9,7 @@ import time
 import pytest
 import websockets
 
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import RunningStack, until
 
 pytestmark = pytest.mark.e2e
 
@@ -30,16 +30,6 @@ def stack(tmp_path_factory):
         yield running
     finally:
         running.stop()
-
-
-def until(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {seconds}s"
-        time.sleep(0.2)
 
 
 def test_every_source_serves_prices_named_by_its_id(stack):

@@ -1,9 +1,7 @@
 """One contract, run against every exchange adapter with payloads recorded from each
 exchange's documented responses, served through the adapters' one HTTP seam."""
 
-import json
 from decimal import Decimal as D
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,41 +11,16 @@ from market.exchanges import Binance, Coinbase, Kraken
 from market.exchanges import http as seam
 from market.exchanges.errors import ExchangeError
 
-PAYLOADS = Path(__file__).parent / "payloads"
+from .recorded import Recorded
+
 NOW = 1_800_000_000_000
-
-
-class Recorded:
-    """Serves recorded bodies by path; records every request it sees."""
-
-    def __init__(self, name: str):
-        self.bodies = json.loads((PAYLOADS / f"{name}.json").read_text())
-        self.requests: list[httpx.Request] = []
-        self.override: httpx.Response | Exception | None = None
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if isinstance(self.override, Exception):
-            raise self.override
-        if self.override is not None:
-            return self.override
-        body = self.bodies.get(request.url.path)
-        if body is None:
-            return httpx.Response(404, json={"message": "NotFound"})
-        if isinstance(body, str) and body.startswith("RAW:"):
-            return httpx.Response(200, content=body[4:].encode(), headers={"Content-Type": "application/json"})
-        return httpx.Response(200, json=body)
 
 
 @pytest.fixture
 def recorded(monkeypatch, request):
     server = Recorded(request.cls.name)
     monkeypatch.setattr(request.cls.adapter, "min_interval", 0.0)  # recorded replies need no pacing
-
-    def client():
-        return httpx.AsyncClient(transport=httpx.MockTransport(server))
-
-    monkeypatch.setattr(seam, "client", client)
+    monkeypatch.setattr(seam, "client", server.client)
     return server
 
 

@@ -12,9 +12,7 @@ moved onto whole hours and days where an example's were not.
 Bodies are keyed by the path ccxt asks for; a key "<path>?<param>=<value>" answers only requests carrying that
 parameter (the candle interval). Pacing is recorded instead of waited for."""
 
-import json
 from decimal import Decimal as D
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,44 +22,14 @@ from market.exchanges import http as seam
 from market.exchanges.errors import ExchangeError
 from market.exchanges.viaccxt import CcxtExchange
 
-PAYLOADS = Path(__file__).parent / "payloads"
+from .recorded import Recorded
+
 NOW = 1_800_000_000_000
 HOUR, DAY = 3_600_000, 86_400_000
 # 2023-03-06 and 2023-03-13 are Mondays; the recorded days run Sunday 12 to Wednesday 15 March 2023.
 MONDAY_BEFORE, MONDAY, WEDNESDAY = 1_678_060_800_000, 1_678_665_600_000, 1_678_838_400_000
 LONG = "0.0000123456789012345678"  # more significant digits than a float keeps
 CREDENTIAL_MARKS = ("key", "sign", "auth", "passphrase", "secret", "token", "nonce")
-
-
-class Recorded:
-    """Serves recorded bodies by path (or by path and one query parameter); records every request."""
-
-    def __init__(self, name: str):
-        self.bodies = json.loads((PAYLOADS / f"{name}.json").read_text())
-        self.requests: list[httpx.Request] = []
-        self.paced: list[tuple[str, float]] = []
-        self.override: httpx.Response | Exception | None = None
-        self.answers: dict[str, httpx.Response] = {}  # path -> one endpoint's own answer
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if isinstance(self.override, Exception):
-            raise self.override
-        if self.override is not None:
-            return self.override
-        path = request.url.path
-        if path in self.answers:
-            return self.answers[path]
-        keys = [f"{path}?{name}={value}" for name, value in request.url.params.multi_items()] + [path]
-        body = next((self.bodies[key] for key in keys if key in self.bodies), None)
-        if body is None:
-            return httpx.Response(404, json={"message": "NotFound"})
-        if isinstance(body, str) and body.startswith("RAW:"):
-            return httpx.Response(200, content=body[4:].encode(), headers={"Content-Type": "application/json"})
-        return httpx.Response(200, json=body)
-
-    def asked(self, path: str) -> list[httpx.Request]:
-        return [r for r in self.requests if r.url.path == path]
 
 
 @pytest.fixture
@@ -71,11 +39,8 @@ def recorded(monkeypatch, request):
     async def pace(exchange: str, seconds: float) -> None:  # recorded replies need no waiting
         server.paced.append((exchange, seconds))
 
-    def client():
-        return httpx.AsyncClient(transport=httpx.MockTransport(server))
-
     monkeypatch.setattr(seam, "pace", pace)
-    monkeypatch.setattr(seam, "client", client)
+    monkeypatch.setattr(seam, "client", server.client)
     return server
 
 

@@ -1,9 +1,7 @@
 """CoinGecko: the adapter against its documented responses (recorded, served through the adapters'
 one HTTP seam), and against the sandbox's CoinGecko, timeframe by timeframe."""
 
-import json
 from decimal import Decimal as D
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,44 +14,19 @@ from market.exchanges.coingecko import CoinGecko, whole_buckets
 from market.exchanges.errors import ExchangeError
 from sandbox.server import Market
 
-PAYLOADS = Path(__file__).parent / "payloads"
+from .recorded import Recorded
+
 NOW = 1_709_510_520_000  # 2024-03-04 00:02 UTC, just after the recorded data
 HOUR = TIMEFRAMES["1h"]
 DAY = TIMEFRAMES["1d"]
 
 
-class Recorded:
-    """Serves the recorded bodies by path (and `days`); records every request it sees."""
-
-    def __init__(self):
-        self.bodies = json.loads((PAYLOADS / "coingecko.json").read_text())
-        self.requests: list[httpx.Request] = []
-        self.override: httpx.Response | Exception | None = None
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if isinstance(self.override, Exception):
-            raise self.override
-        if self.override is not None:
-            return self.override
-        path, days = request.url.path.removeprefix("/api/v3"), request.url.params.get("days")
-        body = self.bodies.get(f"{path}?days={days}" if days else path)
-        if body is None:
-            return httpx.Response(404, json={"error": "coin not found"})
-        if isinstance(body, str) and body.startswith("RAW:"):
-            return httpx.Response(200, content=body[4:].encode(), headers={"Content-Type": "application/json"})
-        return httpx.Response(200, json=body)
-
-    def paths(self) -> list[str]:
-        return [r.url.path for r in self.requests]
-
-
 @pytest.fixture
 def recorded(monkeypatch, settings):
     settings.COINGECKO_API_KEY = ""
-    server = Recorded()
+    server = Recorded("coingecko", strip="/api/v3", not_found={"error": "coin not found"})
     monkeypatch.setattr(CoinGecko, "min_interval", 0.0)  # recorded replies need no pacing
-    monkeypatch.setattr(seam, "client", lambda: httpx.AsyncClient(transport=httpx.MockTransport(server)))
+    monkeypatch.setattr(seam, "client", server.client)
     return server
 
 
