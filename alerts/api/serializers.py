@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from market.domain.alerts import parse_alert
 from market.domain.errors import InvalidInput
-from market.domain.symbols import normalize_symbol, resolve_source
+from market.domain.symbols import SOURCE_HELP, normalize_symbol, resolve_source
 
 from .. import webhooks
 
@@ -15,7 +15,7 @@ FIELDS = ("symbol", "source", "above", "below", "change_pct", "window", "repeat"
 
 class AlertIn(serializers.Serializer):
     symbol = serializers.CharField(help_text="Base asset: BTC, btc, BTCUSDT, BTC-USD or BTC/USDT")
-    source = serializers.CharField(required=False, help_text="binance, coinbase or kraken (default: the first configured)")
+    source = serializers.CharField(required=False, help_text=f"{SOURCE_HELP} (default: the first configured)")
     above = serializers.FloatField(required=False, help_text="fires at the first price at or above this level")
     below = serializers.FloatField(required=False, help_text="fires at the first price at or below this level")
     change_pct = serializers.FloatField(required=False, help_text="fires at a move of at least this many percent "

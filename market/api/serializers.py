@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from ..domain.errors import InvalidInput
 from ..domain.params import HISTORY_LIMIT, LIMIT_MAX, LIMIT_MIN, OHLC_LIMIT, ohlc_params, parse_limit
-from ..domain.symbols import normalize_symbol, price_market, resolve_source
+from ..domain.symbols import SOURCE_HELP, normalize_symbol, price_market, resolve_source
 from ..domain.timeframes import TIMEFRAMES
 
 
@@ -42,7 +42,7 @@ class Query(serializers.Serializer):
 class PriceQuery(Query):
     symbol = serializers.CharField(help_text="Base asset: BTC, btc, BTCUSDT, BTC-USD or BTC/USDT")
     source = serializers.CharField(
-        required=False, help_text="binance, coinbase, kraken or composite (default: the first configured exchange)"
+        required=False, help_text=f"{SOURCE_HELP}, or composite (default: the first configured exchange)"
     )
 
     def clean(self, data):
@@ -54,7 +54,7 @@ class OhlcQuery(Query):
     symbol = serializers.CharField(help_text="Base asset, e.g. ETH")
     timeframe = serializers.ChoiceField(choices=list(TIMEFRAMES), required=False, default="1h")
     limit = limit_field(OHLC_LIMIT)
-    source = serializers.CharField(required=False, help_text="binance, coinbase or kraken")
+    source = serializers.CharField(required=False, help_text=SOURCE_HELP)
     start = serializers.IntegerField(required=False, min_value=0, help_text="epoch ms: first candle open time")
     end = serializers.IntegerField(required=False, min_value=0, help_text="epoch ms: last candle open time")
 

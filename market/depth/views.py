@@ -10,13 +10,13 @@ from ..api.serializers import Query
 from ..api.views import ERRORS
 from ..domain.errors import InvalidInput
 from ..domain.params import BOOK_DEPTH_MAX, BOOK_DEPTH_REST, parse_int
-from ..domain.symbols import normalize_symbol, resolve_source
+from ..domain.symbols import SOURCE_HELP, normalize_symbol, resolve_source
 from .services import order_book
 
 
 class OrderBookQuery(Query):
     symbol = serializers.CharField(help_text="Base asset, e.g. BTC")
-    source = serializers.CharField(required=False, help_text="binance, coinbase, kraken or composite (default: the first exchange)")
+    source = serializers.CharField(required=False, help_text=f"{SOURCE_HELP}, or composite (default: the first exchange)")
     depth = serializers.IntegerField(required=False, default=BOOK_DEPTH_REST, min_value=1, max_value=BOOK_DEPTH_MAX,
                                      help_text="levels a side")
 

@@ -52,6 +52,9 @@ def normalize_symbols(raw: object, limit: int) -> list[str]:
 
 
 # Display names keep the capitalisation of the widget-system payloads.
+# What a `source` may be, as the API documents it.
+SOURCE_HELP = "a configured source: binance, coinbase, kraken, coingecko or any ccxt exchange id in EXCHANGES"
+
 # Other sources' names as their owners write them (any other id: capitalised).
 DISPLAY_NAMES = {"binance": "Binance", "coinbase": "Coinbase", "kraken": "Kraken", "coingecko": "CoinGecko",
                  "okx": "OKX", "bybit": "Bybit", "bitstamp": "Bitstamp", "gemini": "Gemini", "kucoin": "KuCoin",
