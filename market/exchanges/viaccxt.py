@@ -111,8 +111,8 @@ class CcxtExchange(Exchange):
                 f"{self.display} API rate limit reached; backing off {RATE_LIMITED_BACKOFF_SECONDS:.0f}s",
                 UNREACHABLE, retry_after=RATE_LIMITED_BACKOFF_SECONDS,
             ) from None
-        except ccxt.NetworkError as exc:
-            raise ExchangeError(f"{self.display} API unavailable ({type(exc).__name__}: {exc!s:.160})", UNREACHABLE) from None
+        except ccxt.NetworkError as exc:  # ccxt's message names the URL (a proxy's, maybe): the class only
+            raise ExchangeError(f"{self.display} API unavailable ({type(exc).__name__})", UNREACHABLE) from None
         except ccxt.BaseError as exc:
             raise ExchangeError(f"{self.display} API error: {type(exc).__name__}", BAD_RESPONSE) from None
 

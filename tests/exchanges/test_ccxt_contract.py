@@ -211,6 +211,13 @@ class TestOkx(CcxtContract):
         run(self.make().fetch_quotes(["BTC"]))
         assert [r.url.params["instType"] for r in recorded.requests] == ["SPOT", "SPOT"]
 
+    def test_the_exchange_busy_is_503_naming_neither_the_url_nor_the_body(self, recorded):
+        # OKX documents 50013 "System is busy" (ccxt: ExchangeNotAvailable); ccxt's message carries the
+        # URL (an operator's proxy, maybe with credentials) and the body: the client sees neither.
+        recorded.answers[self.listing_path] = httpx.Response(200, json={"code": "50013", "data": [], "msg": "System is busy"})
+        error = self.fails(self.make().listing())
+        assert error.status == 503 and "exchange.test" not in str(error) and "busy" not in str(error)
+
 
 class TestBybit(CcxtContract):
     name, listing_path, book_path = "bybit", "/v5/market/instruments-info", "/v5/market/orderbook"
