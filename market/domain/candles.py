@@ -56,6 +56,24 @@ def aggregate(candles: Iterable[Candle], timeframe: str, now_ms: int) -> list[Ca
     return out
 
 
+def base_window(timeframe: str, base_timeframe: str, start_ms: int, end_ms: int, now_ms: int) -> tuple[int, int]:
+    """The open times (first, last) of the `base_timeframe` candles that make whole `timeframe`
+    candles over [start, end], none newer than the one open now."""
+    first = align(start_ms, timeframe)
+    last = align(end_ms, timeframe) + TIMEFRAMES[timeframe] - TIMEFRAMES[base_timeframe]
+    return first, min(last, align(now_ms, base_timeframe))
+
+
+def built(base: dict[int, Candle], base_timeframe: str, timeframe: str, start_ms: int, end_ms: int,
+          now_ms: int) -> list[Candle]:
+    """The `timeframe` candles opening in [start, end], oldest first, from `base_timeframe` candles
+    by open time (the same timeframe, or a finer one to aggregate), `closed` set against now."""
+    candles = [base[t].with_closed(base_timeframe, now_ms) for t in sorted(base)]
+    if base_timeframe != timeframe:
+        candles = aggregate(candles, timeframe, now_ms)
+    return [c for c in candles if start_ms <= c.open_time <= end_ms]
+
+
 def missing_open_times(open_times: Iterable[int], timeframe: str, start_ms: int, end_ms: int) -> list[int]:
     """Open times in [start, end] (both aligned) for which no candle exists."""
     size = TIMEFRAMES[timeframe]

@@ -3,9 +3,8 @@
 import asyncio
 from datetime import UTC, datetime
 
-from ..domain.candles import Candle, aggregate
+from ..domain.candles import Candle, base_window, built
 from ..domain.prices import Quote
-from ..domain.timeframes import TIMEFRAMES, align
 from .base import Exchange, dec, make_book
 from .errors import NOT_LISTED, ExchangeError
 
@@ -65,8 +64,7 @@ class Coinbase(Exchange):
         base_tf, granularity = GRANULARITY[timeframe]
         step = granularity * 1000
         # Fetch base candles for whole buckets of the asked timeframe.
-        first = align(start_ms, timeframe)
-        last = min(align(end_ms, timeframe) + TIMEFRAMES[timeframe] - step, align(now_ms, base_tf))
+        first, last = base_window(timeframe, base_tf, start_ms, end_ms, now_ms)
         rows: dict[int, Candle] = {}
         cursor = first
         while cursor <= last:
@@ -81,9 +79,7 @@ class Coinbase(Exchange):
                     if cursor <= t <= page_end:
                         rows[t] = Candle(t, dec(r[3]), dec(r[2]), dec(r[1]), dec(r[4]), dec(r[5]))
             cursor = page_end + step
-        base = [rows[t].with_closed(base_tf, now_ms) for t in sorted(rows)]
-        candles = base if base_tf == timeframe else aggregate(base, timeframe, now_ms)
-        return [c for c in candles if start_ms <= c.open_time <= end_ms]
+        return built(rows, base_tf, timeframe, start_ms, end_ms, now_ms)
 
     async def fetch_book(self, symbol: str, depth: int, now_ms: int):
         product = await self.market_id(symbol)

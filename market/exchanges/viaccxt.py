@@ -32,7 +32,7 @@ from decimal import Decimal
 
 from serving import ccxt_client
 
-from ..domain.candles import Candle, aggregate
+from ..domain.candles import Candle, base_window, built
 from ..domain.prices import Quote
 from ..domain.timeframes import TIMEFRAMES, align
 from . import http
@@ -169,8 +169,7 @@ class CcxtExchange(Exchange):
         market = await self.market_id(symbol)
         base_tf = self.base_timeframe(timeframe)
         step, page = TIMEFRAMES[base_tf], self.page_size()
-        first = align(start_ms, timeframe)
-        last = min(align(end_ms, timeframe) + TIMEFRAMES[timeframe] - step, align(now_ms, base_tf))
+        first, last = base_window(timeframe, base_tf, start_ms, end_ms, now_ms)
         rows: dict[int, Candle] = {}
         cursor = first
         while cursor <= last:
@@ -187,9 +186,7 @@ class CcxtExchange(Exchange):
             if newest < cursor:  # nothing newer: the exchange has no more
                 break
             cursor = newest + step
-        base = [rows[t].with_closed(base_tf, now_ms) for t in sorted(rows)]
-        candles = base if base_tf == timeframe else aggregate(base, timeframe, now_ms)
-        return [c for c in candles if start_ms <= c.open_time <= end_ms]
+        return built(rows, base_tf, timeframe, start_ms, end_ms, now_ms)
 
     # --- books ------------------------------------------------------------------------------
     async def fetch_book(self, symbol: str, depth: int, now_ms: int):
