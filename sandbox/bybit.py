@@ -52,9 +52,7 @@ def serve(handler, path: str, q: dict) -> None:
 
 
 # --- parameters ---------------------------------------------------------------------------------
-def num(value: Decimal) -> str:
-    """A number as Bybit prints it: every digit, no exponent, no trailing zeros."""
-    return format(value.normalize(), "f")
+num = sim.digits  # every digit, no exponent, no trailing zeros, as Bybit prints
 
 
 def _int(q: dict, name: str, default: int) -> int:

@@ -33,9 +33,7 @@ def coin_id(symbol: str) -> str:
     return COIN_IDS.get(symbol, symbol.lower())
 
 
-def _plain(value: Decimal) -> str:
-    """Every digit, no exponent, no trailing zeros: 60000, 0.000022, 48243.66 (as CoinGecko prints)."""
-    return format(value.normalize(), "f")
+_plain = sim.digits  # every digit, no exponent, no trailing zeros, as CoinGecko prints
 
 
 def _number(value) -> str:

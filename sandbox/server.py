@@ -117,7 +117,7 @@ def fmt8(value: Decimal) -> str:
 
 
 def _plain(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
+    text = sim.digits(value)
     return text if "." in text else text + ".0"
 
 

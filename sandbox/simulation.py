@@ -172,3 +172,9 @@ def series(symbol: str, timeframe: str, first: int, last: int, now_ms: int) -> l
         start += size
     end = min(align(last, timeframe), align(now_ms, timeframe))
     return [revealed(symbol, timeframe, t, now_ms) for t in range(start, end + 1, size)]
+
+
+def digits(value: Decimal) -> str:
+    """A number as the exchanges that print strings print it: every digit, no exponent, no trailing
+    zeros (60000, 0.000022, 48243.66)."""
+    return format(value.normalize(), "f")
