@@ -1,4 +1,4 @@
-"""Run the benchmarks and write bench/results/: python -m bench [sentiment market api stream ingest breadth indicators alerts admin soak]
+"""Run the benchmarks and write bench/results/: python -m bench [sentiment market api stream ingest breadth indicators alerts admin capacity storage soak]
 
 Each benchmark writes bench/results/<name>.md; latest.md gathers all of them. `soak` (ten minutes)
 runs only when named."""
@@ -9,7 +9,7 @@ from importlib import import_module
 
 from .common import RESULTS, Scratch, machine, raise_fd_limit
 
-ALL = ("sentiment", "market", "api", "stream", "ingest", "breadth", "indicators", "alerts", "admin")
+ALL = ("sentiment", "market", "api", "stream", "ingest", "breadth", "indicators", "alerts", "admin", "capacity", "storage")
 OPTIONAL = ("soak",)
 
 
