@@ -25,7 +25,7 @@ COIN_IDS = {"BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana", "ADA": "cardan
             "ETC": "ethereum-classic", "FIL": "filecoin", "SHIB": "shiba-inu", "TRX": "tron", "NEAR": "near"}
 NAMES = {"BTC": "Bitcoin", "ETH": "Ethereum", "SOL": "Solana", "ADA": "Cardano", "DOGE": "Dogecoin", "XRP": "XRP",
          "DOT": "Polkadot", "LTC": "Litecoin", "LINK": "Chainlink", "AVAX": "Avalanche"}
-# Market caps at the simulation's base prices fall with the rank in sim.SYMBOLS (BTC first).
+# Market caps at the simulation's base prices fall with the rank in sim.ALL_SYMBOLS (BTC first).
 LARGEST_CAP = Decimal("1300000000000")
 
 
@@ -149,8 +149,8 @@ def _market_chart(market, symbol: str, days: int, precision: str | None) -> dict
 
 
 def _supply(symbol: str) -> Decimal:
-    rank = sim.SYMBOLS.index(symbol) + 1
-    return (LARGEST_CAP / rank**2 / Decimal(str(sim.BASE_PRICES[symbol]))).quantize(Decimal(1))
+    rank = sim.ALL_SYMBOLS.index(symbol) + 1
+    return (LARGEST_CAP / rank**2 / Decimal(str(sim.base_price(symbol)))).quantize(Decimal(1))
 
 
 def _markets(market, q: dict) -> list:

@@ -17,6 +17,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 
 from market.domain.candles import Candle, aggregate
+from market.domain.symbols import normalize_symbol
 from market.domain.timeframes import TIMEFRAMES, align
 
 # Parent timeframe -> (child timeframe, number of children)
@@ -34,8 +35,11 @@ BASE_PRICES = {
     "RNDR": 7, "FET": 1.5, "IMX": 2, "LDO": 2, "STX": 2, "SEI": 0.5, "SUI": 1.2, "TIA": 9, "RUNE": 5,
     "EGLD": 40, "FLOW": 0.9, "CHZ": 0.1, "ENS": 15, "1INCH": 0.4,
 }
-SYMBOLS = tuple(BASE_PRICES)
+SYMBOLS = tuple(BASE_PRICES)  # what the sandbox lists unless told otherwise (the demo, the tests)
 WEEK = TIMEFRAMES["1w"]
+# Beyond SYMBOLS, for capacity runs (sandbox_exchange --symbols N): generated base assets, the same
+# on every run, up to this many symbols in all.
+MAX_SYMBOLS = 1000
 
 
 def _rng(*parts: object) -> random.Random:
@@ -43,8 +47,39 @@ def _rng(*parts: object) -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
+def _generated_prices(count: int) -> dict[str, float]:
+    """`count` made-up base assets (3-4 letters, none a listed one, none that a pair notation would
+    read as another: no quote suffix, no Kraken alias) with base prices of two significant digits,
+    log-uniform from 0.001 to 1,000, as a long tail of altcoins has."""
+    rng = _rng("generated symbols")
+    out: dict[str, float] = {}
+    while len(out) < count:
+        name = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.choice((3, 4))))
+        if name in BASE_PRICES or name in out or normalize_symbol(name) != name or normalize_symbol(name + "USDT") != name:
+            continue
+        out[name] = float(f"{10 ** rng.uniform(-3, 3):.2g}")
+    return out
+
+
+GENERATED_PRICES = _generated_prices(MAX_SYMBOLS - len(BASE_PRICES))
+ALL_SYMBOLS = SYMBOLS + tuple(GENERATED_PRICES)
+
+
+def symbols(count: int | None = None) -> tuple[str, ...]:
+    """The first `count` symbols: SYMBOLS, then generated ones (None: SYMBOLS, as the demo lists)."""
+    if count is None:
+        return SYMBOLS
+    if not 1 <= count <= MAX_SYMBOLS:
+        raise ValueError(f"the sandbox lists 1 to {MAX_SYMBOLS} symbols, not {count}")
+    return ALL_SYMBOLS[:count]
+
+
+def base_price(symbol: str) -> float:
+    return BASE_PRICES[symbol] if symbol in BASE_PRICES else GENERATED_PRICES[symbol]
+
+
 def tick_size(symbol: str) -> Decimal:
-    base = BASE_PRICES[symbol]
+    base = base_price(symbol)
     if base >= 1000:
         return Decimal("0.01")
     if base >= 1:
@@ -64,7 +99,7 @@ def _week_open(symbol: str, week_start: int) -> Decimal:
     phase = _rng(symbol, "phase").random() * 2 * math.pi
     log_move = 0.35 * math.sin(2 * math.pi * w / 52 + phase) + 0.15 * math.sin(2 * math.pi * w / 9 + phase * 2)
     log_move += 0.04 * (rng.random() - 0.5)
-    return _q(BASE_PRICES[symbol] * math.exp(log_move), symbol)
+    return _q(base_price(symbol) * math.exp(log_move), symbol)
 
 
 @lru_cache(maxsize=20_000)
@@ -75,7 +110,7 @@ def _week(symbol: str, week_start: int) -> Candle:
     top, bottom = max(o, c), min(o, c)
     h = _q(float(top) * (1 + 0.01 + 0.05 * rng.random()), symbol)
     low = _q(float(bottom) * (1 - 0.01 - 0.05 * rng.random()), symbol)
-    volume = Decimal(str(round(rng.uniform(0.5, 1.5) * 2_000_000 / max(BASE_PRICES[symbol], 1e-6) ** 0.5, 4)))
+    volume = Decimal(str(round(rng.uniform(0.5, 1.5) * 2_000_000 / max(base_price(symbol), 1e-6) ** 0.5, 4)))
     return Candle(week_start, o, h, max(low, tick_size(symbol)), c, volume.quantize(Decimal("0.00000001")))
 
 
