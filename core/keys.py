@@ -113,6 +113,19 @@ def lock_key(name: str) -> str:
     return cache_key(f"lock:{name}")
 
 
+def feed_holding(source: str) -> str:
+    """The lease on an exchange's live feed: one ingest process holds it (market.locks.Holding)."""
+    return f"feed-holder:{source}"
+
+
+SCHEDULER_HOLDING = "scheduler"  # the lease of the one Celery beat that sends (cryptosite.beat)
+
+
+def ingest_candidates_key() -> str:
+    """The ingest processes alive, each until its presence lapses (a sorted set: name -> epoch ms)."""
+    return f"{prefix()}:ingest-candidates"
+
+
 def rate_counter_key(group: str, limit: int, period: int, client: str, end: int) -> str:
     """A client's requests in one rate-limit window, which ends at `end`."""
     return f"{prefix()}:rl:{group}:{limit}/{period}:{client}:{end}"

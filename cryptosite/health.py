@@ -121,6 +121,10 @@ class HealthView(APIView):
                 sources = selectors.source_freshness()
             except DatabaseError:  # reachable but unusable (for example, not migrated)
                 db_ok = False
+        # Which process holds each exchange's live feed, and the scheduler (by INSTANCE_NAME).
+        held = selectors.holders()
+        for source, freshness in sources.items():
+            freshness["holder"] = held["feeds"].get(source)
         newest = max((v["last_tick_utc"] for v in sources.values() if v["last_tick_utc"]), default=None)
         # A dependency that is down (the database, or Redis: channel layer, broker, cache) is "down"
         # and a 503, named in `checks`; prices older than three poll intervals are "degraded".
@@ -140,6 +144,7 @@ class HealthView(APIView):
                 "broker": "ok" if broker_ok else "down",
             },
             "sources": sources,
+            "scheduler": {"holder": held["scheduler"]},
             "poll_interval_seconds": settings.POLL_INTERVAL,
             "demo": settings.DEMO,
         }
@@ -163,6 +168,19 @@ class _ScrapeTime:
         except Exception:  # the broker is down: /health says so; the depth is unknown
             pass
         yield queue
+        # Who holds what, deployment-wide (read from the leases in Redis): one series per held feed.
+        held = GaugeMetricFamily("cryptosite_feed_holder", "1 for the ingest instance holding the exchange's live feed",
+                                 labels=["exchange", "instance"])
+        scheduler = GaugeMetricFamily("cryptosite_scheduler_holder", "1 for the beat instance that sends the schedule",
+                                      labels=["instance"])
+        holders = selectors.holders()
+        for source, instance in holders["feeds"].items():
+            if instance is not None:
+                held.add_metric([source, instance], 1)
+        if holders["scheduler"] is not None:
+            scheduler.add_metric([holders["scheduler"]], 1)
+        yield held
+        yield scheduler
 
 
 _scrape_time = CollectorRegistry(auto_describe=False)

@@ -185,6 +185,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cryptosite-demo" if DEMO else "cryptosite"
+# Several beats may run (one per host): the scheduler sends only while it holds the scheduler's
+# lease, and looks at it at least every second (cryptosite.beat).
+CELERY_BEAT_SCHEDULER = "cryptosite.beat:LeasedScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 1.0
 # Webhook deliveries have a queue of their own, consumed by a worker of their own (`-Q webhooks`;
 # the others' worker runs `-Q tasks`), so a slow receiver never holds up a price poll. A worker
 # started without -Q consumes both.
@@ -268,6 +272,16 @@ FEEDS = [e.strip().lower() for e in env.list("FEEDS", default=[
 TICK_MIN_INTERVAL = env.float("TICK_MIN_INTERVAL", default=1.0)
 # The longest wait between reconnect attempts to a feed (the back-off grows to this, with jitter).
 FEED_RECONNECT_MAX_SECONDS = env.float("FEED_RECONNECT_MAX_SECONDS", default=30.0)
+
+# --- Several hosts ---------------------------------------------------------------------------
+# Names this process in /health and /metrics (unset: the host name and the process id).
+INSTANCE_NAME = env.str("INSTANCE_NAME", default="")
+# Each exchange's feed is held by one ingest process at a time (ingest.holding): another candidate
+# replaces a holder that died within this many seconds, plus its connect and REST resync.
+FEED_LEASE_SECONDS = env.float("FEED_LEASE_SECONDS", default=6.0)
+# Exactly one Celery beat sends (cryptosite.beat): the others stand by and the first to see the
+# lease lapse takes over, within this many seconds (at most one poll interval, at least one second).
+SCHEDULER_LEASE_SECONDS = env.float("SCHEDULER_LEASE_SECONDS", default=max(1.0, min(3.0, POLL_INTERVAL)))
 
 # Seconds between refreshes of the order books someone watches over the WebSocket (only those).
 BOOK_INTERVAL = env.float("BOOK_INTERVAL", default=2.0)

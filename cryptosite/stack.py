@@ -3,10 +3,14 @@ end-to-end tests.
 
 Processes: an embedded Redis (when REDIS_URL is unset), the sandbox exchange (DEMO=1),
 the web server (HTTP + WebSocket, WEB_CONCURRENCY processes), the ingest process (the exchanges'
-live feeds), one Celery worker for polls and syncs, one for webhooks, and exactly one Celery beat.
+live feeds: a candidate for each, see ingest.holding), one Celery worker for polls and syncs, one for
+webhooks, and a Celery beat (the one that sends while several run: cryptosite.beat).
 Each child dies with this process (PR_SET_PDEATHSIG); a child that exits is started again; Ctrl-C or SIGTERM stops them all, in order, and waits.
 
     python -m cryptosite.stack [--demo] [--no-migrate]
+
+Its state (the secret key it made, the beat's schedule file, the metrics files) goes to VAR_DIR
+(default var/): two stacks on one machine need one each.
 """
 
 import argparse
@@ -228,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", action="store_true", help="sandbox exchange and the demo database")
     parser.add_argument("--no-migrate", action="store_true")
     args = parser.parse_args(argv)
-    stack = Stack(demo=args.demo or os.environ.get("DEMO", "") in ("1", "true", "yes"), migrate=not args.no_migrate)
+    stack = Stack(demo=args.demo or os.environ.get("DEMO", "") in ("1", "true", "yes"), migrate=not args.no_migrate,
+                  workdir=Path(os.environ.get("VAR_DIR") or BASE_DIR / "var"))
 
     stopping = False
 

@@ -1,6 +1,6 @@
 """`python -m ingest [--feeds binance,kraken]`: the ingest process, as `make run`, `make demo` and
-compose start it (exactly one: it holds the feed connections, and a second would store the same
-prices twice over)."""
+compose start it. Any number may run (one per host, say): each exchange's feed is held by one of
+them at a time, and another takes it over when its holder dies (holding.py)."""
 
 import argparse
 import logging
@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> None:
     call_command("check")  # the settings, before a feed is read (as manage.py's commands do)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ingest %(levelname)s %(name)s: %(message)s")
     sources = [s.strip() for s in args.feeds.split(",")] if args.feeds else settings.FEEDS
-    print(f"ingest: feeds of {', '.join(sources) or 'no exchange'}", flush=True)
+    from core.instance import instance_name
+
+    print(f"ingest {instance_name()}: a candidate for the feeds of {', '.join(sources) or 'no exchange'}", flush=True)
     try:
         uvloop.run(run(sources))
     except KeyboardInterrupt:

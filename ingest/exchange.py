@@ -357,6 +357,32 @@ class ExchangeIngest:
             await loop.run_in_executor(self.control, self.publish_state)
             await asyncio.sleep(STATE_PUBLISH_SECONDS)
 
+    async def stop(self, task: asyncio.Task, why: str) -> None:
+        """Let go of the feed (its lease lost or handed over, or the process stopping): close the
+        connections, publish and write what was received, say the feed is down, close the threads."""
+        loop = asyncio.get_running_loop()
+        running = [task, *(c.task for c in self.connections if c.task is not None)]
+        for each in running:
+            each.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        now = now_ms()
+        trades = {**self.ready_trades}
+        for trade in self.trades.due(2**62):  # what the storage throttle held back
+            if trade.symbol not in trades or trade.timestamp_ms > trades[trade.symbol].timestamp_ms:
+                trades[trade.symbol] = trade
+        for update in self.candles.due(2**62):
+            self.ready_candles[(update.symbol, update.timeframe, update.candle.open_time)] = update
+        if trades:
+            await self.publish_live(trades.values())
+        unwritten, candles = [*self.unwritten, *trades.values()], list(self.ready_candles.values())
+        self.unwritten, self.ready_trades, self.ready_candles = [], {}, {}
+        if unwritten or candles:  # after any batch the writer is still on (one thread: in order)
+            await loop.run_in_executor(self.writer, self.write, unwritten, candles, self.unwritten_received or now)
+        self.connection_down(why)
+        await loop.run_in_executor(self.control, self.publish_state)
+        metrics.FEED_LIVE.labels(self.source).set(0)
+        await loop.run_in_executor(None, self.shutdown)
+
     async def run(self) -> None:
         try:
             await asyncio.gather(self.follow_markets(), self.flush_forever(), self.resync_forever(),

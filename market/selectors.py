@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from core import keys
 
+from . import locks
 from .domain.feeds import feed_is_live
 from .domain.timeframes import TIMEFRAMES, align
 from .exchanges import describe, min_poll_interval
@@ -194,6 +195,18 @@ def feed_path(source: str, state: dict, now: int | None = None) -> dict:
     if since is None and state.get("live_since") and state.get("seen"):
         since = state["seen"] + int(2 * interval * 1000)  # the ingest process went silent
     return {"path": "poll", "since": since, "detail": state.get("detail", "")}
+
+
+def holders() -> dict:
+    """Who holds each exchange's feed and the scheduler now (their INSTANCE_NAME, or None):
+    {"feeds": {exchange: name}, "scheduler": name}; empty names while Redis is away."""
+    names = [keys.feed_holding(source) for source in settings.EXCHANGES]
+    try:
+        held = locks.holders([*names, keys.SCHEDULER_HOLDING])
+    except RedisError:
+        held = {}
+    return {"feeds": {source: held.get(name) for source, name in zip(settings.EXCHANGES, names)},
+            "scheduler": held.get(keys.SCHEDULER_HOLDING)}
 
 
 def live_feeds() -> set[str]:
