@@ -285,7 +285,15 @@ class CapacityReport:
         if over:
             text += (f" ({', '.join(str(r.markets) for r in over)} markets left out of the fit: the ingest fell behind there, "
                      "receiving less than nine tenths of the trades the floor received alone or serving prices over a second "
-                     "old at p95)")
+                     "old at p95")
+            busy = [r for r in over if r.cpu + r.sandbox_cpu + r.others_cpu >= 0.9 * (os.cpu_count() or 1)]
+            if busy:
+                text += ("; the machine's cores were busy meanwhile ("
+                         + ", ".join(f"{(r.cpu + r.sandbox_cpu + r.others_cpu) * 100:.0f} % at {r.markets}" for r in busy)
+                         + f" of {(os.cpu_count() or 1) * 100} %), so there it measures the CPU the ingest got, not what it "
+                         f"needed: the fit asks {(fit(self.rows_)[0] + fit(self.rows_)[1] * busy[0].markets) * 100:.0f} % of a "
+                         f"core at {busy[0].markets}")
+            text += ")"
         return text + "."
 
     def markdown(self) -> str:
