@@ -6,4 +6,9 @@ class MarketConfig(AppConfig):
     verbose_name = "Market data"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers system checks)
+        from django.db.models.signals import post_migrate
+
+        from . import checks, partitions  # noqa: F401  (checks registers the system checks)
+
+        # Every migrate (a deploy) makes sure of the tick partitions ahead (PostgreSQL only).
+        post_migrate.connect(partitions.ensure_after_migrate, sender=self, dispatch_uid="market.tick_partitions")

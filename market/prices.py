@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from core import keys
 
-from . import aio, documents, markets, selectors
+from . import aio, documents, markets, partitions, selectors
 from .domain.errors import NoData
 from .domain.feeds import Trade
 from .domain.prices import Quote, change_pct
@@ -107,6 +107,10 @@ def fresh_or_live_tick(source: str, symbol: str) -> StoredTick:
 
 
 def prune_ticks(days: int) -> int:
+    """Forget ticks older than `days` (beat: hourly). On PostgreSQL's partitioned table, whole days
+    are dropped and the partitions ahead made sure of (market.partitions); elsewhere a DELETE."""
     cutoff = timezone.now() - timedelta(days=days)
+    if partitions.in_use():
+        return partitions.prune(cutoff)
     deleted, _ = PriceTick.objects.filter(timestamp__lt=cutoff).delete()
     return deleted
