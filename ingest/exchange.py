@@ -181,10 +181,12 @@ class ExchangeIngest:
             for update in self.candles.due(now):
                 self.ready_candles[(update.symbol, update.timeframe, update.candle.open_time)] = update
             if trades:
-                await self.publish_live(trades.values())
+                # Queued before publishing: a feed let go of mid-publish (ExchangeIngest.stop) still
+                # writes them. The writer starts WRITE_AFTER_SECONDS after this, publishing first.
                 self.unwritten.extend(trades.values())
                 self.unwritten_received = min([self.unwritten_received or now,
                                                *(self.received.get(s, now) for s in trades)])
+                await self.publish_live(trades.values())
             if (self.unwritten or self.ready_candles) and (self.writing is None or self.writing.done()):
                 self.writing = asyncio.create_task(self.write_pending())
 
