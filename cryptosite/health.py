@@ -71,7 +71,9 @@ def _storage_bytes() -> int | None:
         if db["ENGINE"].endswith("sqlite3"):
             return os.path.getsize(db["NAME"])
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_total_relation_size('market_pricetick')")
+            # Partitioned (market.partitions): the parent holds nothing; its partitions add up.
+            cursor.execute("SELECT coalesce((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('market_pricetick')),"
+                           " pg_total_relation_size('market_pricetick'))")
             return int(cursor.fetchone()[0])
     except Exception:
         return None

@@ -88,6 +88,7 @@ class ExchangeIngest:
         self.resync_wake = asyncio.Event()
         self.last_bad_log = 0.0
         self.poll_interval = settings.POLL_INTERVAL
+        self.stopped = False
 
     def interval(self) -> float:
         """The exchange's poll interval (read with the markets, off the event loop)."""
@@ -243,6 +244,8 @@ class ExchangeIngest:
             return
         loop = asyncio.get_running_loop()
         quotes = await loop.run_in_executor(self.rest, self._fetch_prices, symbols)
+        if self.stopped:  # let go of meanwhile (a connection's resync is a task of its own)
+            return
         received = now_ms()
         for quote in quotes:
             self.offer_trade(Trade(quote.symbol, quote.price, quote.timestamp_ms or received), received)
@@ -363,6 +366,7 @@ class ExchangeIngest:
         """Let go of the feed (its lease lost or handed over, or the process stopping): close the
         connections, publish and write what was received, say the feed is down, close the threads."""
         loop = asyncio.get_running_loop()
+        self.stopped = True
         running = [task, *(c.task for c in self.connections if c.task is not None)]
         for each in running:
             each.cancel()

@@ -183,3 +183,15 @@ def test_the_command_lists_the_partitions_with_their_row_estimates():
     call_command("tick_partitions", stdout=out)
     text = out.getvalue()
     assert partitions.name_of(today()) in text and partitions.DEFAULT in text and "rows (est.)" in text
+
+
+@postgresql
+def test_health_counts_the_partitions_in_the_stored_size(client):
+    """The parent of a partitioned table holds nothing itself: /health adds its partitions up."""
+    t = now_ms()
+    record_quotes("binance", [Quote("BTC", D("1"), t)], t)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size('market_pricetick')")
+        parent_alone = cursor.fetchone()[0]
+    size = client.get("/health").json()["log_file_size_bytes"]
+    assert size > parent_alone and size >= 8192
