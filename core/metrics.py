@@ -11,10 +11,25 @@ PROMETHEUS_MULTIPROC_DIR set (`make run` and compose set it) each writes its num
 """
 
 import os
+import socket
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import values
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def process_identifier() -> str:
+    """What names this process's metrics files: the host name and the pid. The pid alone collides
+    across containers sharing one metrics volume (compose: each container's first process is pid 1,
+    two replicas would write one file). No "_": the collector splits file names on it."""
+    return f"{socket.gethostname().replace('_', '-')}-{os.getpid()}"
+
+
+if MULTIPROCESS:
+    # prometheus-client's own hook for this (MultiProcessValue's process_identifier), set before any
+    # metric below is made; tests/serving/test_pins.py checks the files are named so.
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_identifier)
 
 HTTP_REQUESTS = Counter("cryptosite_http_requests_total", "HTTP requests answered", ["endpoint", "method", "status"])
 HTTP_SECONDS = Histogram(

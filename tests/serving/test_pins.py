@@ -8,11 +8,14 @@ import importlib
 import inspect
 import io
 import os
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
 import pytest
 
+from cryptosite.stack import BASE_DIR
 from serving import checks
 
 SEAMS = checks.seams()
@@ -601,3 +604,28 @@ class TestCcxtClient:
             assert moved == [f"http://127.0.0.1:9/x{path}" for path in paths], exchange_id
         bitstamp = {"public": "https://www.bitstamp.net/api", "ws": {"spot": "wss://ws.bitstamp.net"}, "n": 1}
         assert rebase_urls(bitstamp, "http://h:1") == {"public": "http://h:1/api", "ws": {"spot": "http://h:1"}, "n": 1}
+
+
+class TestPrometheusFiles:
+    """core.metrics names each process's metrics files by host name and pid through
+    prometheus-client's MultiProcessValue(process_identifier=...): containers sharing one metrics
+    volume (compose) each have a pid 1."""
+
+    def test_files_are_named_by_host_and_pid_and_added_up(self, tmp_path):
+        script = (
+            "import os, socket\n"
+            "from core import metrics\n"
+            "metrics.FEED_MESSAGES.labels('binance').inc(3)\n"
+            "print(socket.gethostname(), os.getpid())\n"
+        )
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+        for _ in range(2):  # two processes, as two containers' would be
+            out = subprocess.run([sys.executable, "-c", script], env=env, cwd=BASE_DIR, capture_output=True, text=True,
+                                 check=True).stdout.split()
+        host, pid = out
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert f"counter_{host.replace('_', '-')}-{pid}.db" in names, names
+        exposition = subprocess.run(
+            [sys.executable, "-c", "from core import metrics; print(metrics.exposition()[0].decode())"],
+            env=env, cwd=BASE_DIR, capture_output=True, text=True, check=True).stdout
+        assert 'cryptosite_feed_messages_total{exchange="binance"} 6.0' in exposition
