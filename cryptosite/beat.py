@@ -1,8 +1,8 @@
 """Exactly one Celery beat sends, however many run (one per host, say): the scheduler sends only
 while it holds the scheduler's lease in Redis (market.locks.Holding, renewed at every tick). The
 others stand by, looking at the lease every SCHEDULER_LEASE_SECONDS / 4, and the first to find it
-lapsed takes over: within SCHEDULER_LEASE_SECONDS (at most one poll interval) of its holder's
-death. The schedule itself is market.schedule's; the polls' run-time schedule (each exchange's
+lapsed takes over: within 1.25 x SCHEDULER_LEASE_SECONDS of its holder's death (by default inside
+one poll interval). The schedule itself is market.schedule's; the polls' run-time schedule (each exchange's
 interval, editable in the admin) is read by the dispatcher it sends every second.
 
 settings.CELERY_BEAT_SCHEDULER names this class."""

@@ -279,9 +279,9 @@ INSTANCE_NAME = env.str("INSTANCE_NAME", default="")
 # Each exchange's feed is held by one ingest process at a time (ingest.holding): another candidate
 # replaces a holder that died within this many seconds, plus its connect and REST resync.
 FEED_LEASE_SECONDS = env.float("FEED_LEASE_SECONDS", default=6.0)
-# Exactly one Celery beat sends (cryptosite.beat): the others stand by and the first to see the
-# lease lapse takes over, within this many seconds (at most one poll interval, at least one second).
-SCHEDULER_LEASE_SECONDS = env.float("SCHEDULER_LEASE_SECONDS", default=max(1.0, min(3.0, POLL_INTERVAL)))
+# Exactly one Celery beat sends (cryptosite.beat): the others stand by, and the first to see the
+# lease lapse takes over within 1.25 times this (within one poll interval).
+SCHEDULER_LEASE_SECONDS = env.float("SCHEDULER_LEASE_SECONDS", default=max(0.5, min(3.0, 0.6 * POLL_INTERVAL)))
 
 # Seconds between refreshes of the order books someone watches over the WebSocket (only those).
 BOOK_INTERVAL = env.float("BOOK_INTERVAL", default=2.0)
