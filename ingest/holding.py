@@ -59,11 +59,13 @@ class Candidate:
         self.free_since: dict[str, float] = {}
         self.candidates = 1
         self.last_change = -math.inf
+        self.letting_go: dict[str, asyncio.Task] = {}
         self.redis = ThreadPoolExecutor(1, thread_name_prefix="ingest-holding")
 
     # --- in the Redis thread -------------------------------------------------------------------
-    def step(self) -> tuple[list[str], list[str], str | None]:
-        """One round: (exchanges taken, exchanges lost, the exchange to hand back or None)."""
+    def step(self, busy: frozenset[str] = frozenset()) -> tuple[list[str], list[str], str | None]:
+        """One round: (exchanges taken, exchanges lost, the exchange to hand back or None). `busy`:
+        exchanges whose feed this process is still letting go of (neither taken nor handed back)."""
         self._announce()
         lost = [source for source, holding in self.holdings.items() if not holding.renew()]
         for source in lost:
@@ -71,11 +73,13 @@ class Candidate:
         share = math.ceil(len(self.sources) / self.candidates)
         now = time.monotonic()
         handing = None
-        if len(self.holdings) > share and self.candidates > 1 and now - self.last_change >= SETTLE_SECONDS:
+        if (len(self.holdings) > share and self.candidates > 1 and now - self.last_change >= SETTLE_SECONDS
+                and not busy):
             handing = next(reversed(self.holdings))  # the one taken last
+            self.last_change = now
         taken = []
         try:
-            wanted = [s for s in self.order if s not in self.holdings]
+            wanted = [s for s in self.order if s not in self.holdings and s not in busy]
             current = holders([keys.feed_holding(s) for s in wanted])
         except Exception as exc:  # Redis away: nothing to take until it is back
             log.debug("feed holders unreadable: %s", exc)
@@ -133,6 +137,24 @@ class Candidate:
             ingest, task = entry
             await ingest.stop(task, why)
 
+    def let_go(self, source: str, why: str, release: bool) -> None:
+        """Stop a feed in a task of its own (writing what it holds may take a while: the rounds, and
+        the renewals of the other leases, go on meanwhile), then release its lease if asked."""
+        if source in self.letting_go:
+            return
+        loop = asyncio.get_running_loop()
+
+        async def go() -> None:
+            try:
+                await self.stop(source, why)
+            finally:
+                holding = self.holdings.pop(source, None) if release else None
+                if holding is not None:
+                    await loop.run_in_executor(self.redis, holding.release)
+
+        task = self.letting_go[source] = asyncio.create_task(go(), name=f"let go of {source}")
+        task.add_done_callback(lambda _: self.letting_go.pop(source, None))
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
@@ -146,29 +168,23 @@ class Candidate:
             await self._sleep(stopping)
             while not stopping.is_set():
                 try:
-                    taken, lost, handing = await loop.run_in_executor(self.redis, self.step)
+                    taken, lost, handing = await loop.run_in_executor(self.redis, self.step, frozenset(self.letting_go))
                 except Exception:  # a bug must not end the candidacy: the next round tries again
                     log.exception("feed holding round failed")
                     taken, lost, handing = [], [], None
                 for source in lost:
-                    await self.stop(source, "its lease was lost")
+                    self.let_go(source, "its lease was lost", release=False)
                 if handing is not None:
-                    await self.stop(source := handing, f"handed over ({self.candidates} candidates)")
-                    holding = self.holdings.pop(source, None)
-                    if holding is not None:
-                        await loop.run_in_executor(self.redis, holding.release)
-                    self.last_change = time.monotonic()
+                    self.let_go(handing, f"handed over ({self.candidates} candidates)", release=True)
                 for source, (_ingest, task) in list(self.ingests.items()):
                     if task.done():  # ended by a bug (logged): let another candidate, or the next round, take it
                         log.error("the %s feed ended: %r", source, task.exception() if not task.cancelled() else None)
-                        await self.stop(source, "its feed ended")
-                        holding = self.holdings.pop(source, None)
-                        if holding is not None:
-                            await loop.run_in_executor(self.redis, holding.release)
+                        self.let_go(source, "its feed ended", release=True)
                 for source in taken:
                     self.start(source)
                 await self._sleep(stopping)
         finally:
+            await asyncio.gather(*self.letting_go.values(), return_exceptions=True)
             for source in list(self.ingests):
                 await self.stop(source, "the ingest process is stopping")
             await loop.run_in_executor(self.redis, self._withdraw)

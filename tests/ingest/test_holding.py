@@ -181,3 +181,31 @@ async def test_health_and_metrics_say_who_holds_each_feed_and_the_scheduler(feed
     finally:
         await a.stop()
     assert (await sync_to_async(holder_names)())["binance"] is None
+
+
+async def test_a_slow_letting_go_of_one_feed_keeps_the_other_leases_renewed(feeds, monkeypatch):  # noqa: F811
+    from ingest.exchange import ExchangeIngest
+
+    original = ExchangeIngest.stop
+
+    async def slow_stop(self, task, why):  # writing what it holds takes two leases (a slow database)
+        await asyncio.sleep(2 * LEASE)
+        await original(self, task, why)
+
+    monkeypatch.setattr(ExchangeIngest, "stop", slow_stop)
+    for source in ("binance", "coinbase"):
+        await sync_to_async(track)(source, "BTC")
+    a = Running("host-a")
+    a.candidate.sources = a.candidate.order = ["binance", "coinbase"]
+    try:
+        await until(lambda: [holder_names()[s] for s in ("binance", "coinbase")] == ["host-a"] * 2, 10, "host-a holds both")
+        # Another process takes binance (host-a cut off for a lease, say): host-a lets go of it.
+        await sync_to_async(lambda: redis_client().delete(keys.lock_key(keys.feed_holding("binance"))))()
+        assert await sync_to_async(Holding(keys.feed_holding("binance"), 30, "intruder").acquire)()
+        await until(lambda: "binance" in a.candidate.letting_go, 5, "host-a letting go of binance")
+        for _ in range(int(2 * LEASE / 0.1)):
+            assert (await sync_to_async(holder_names)())["coinbase"] == "host-a", "coinbase lapsed while binance stopped"
+            await asyncio.sleep(0.1)
+        await until(lambda: "binance" not in a.candidate.ingests and not a.candidate.letting_go, 10, "binance let go of")
+    finally:
+        await a.stop()
