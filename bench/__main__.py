@@ -1,4 +1,6 @@
-"""Run the benchmarks and write bench/results/: python -m bench [sentiment market api stream ingest breadth indicators alerts admin capacity storage soak]
+"""Run the benchmarks and write bench/results/:
+
+    python -m bench [sentiment market api stream ingest breadth indicators alerts admin capacity storage soak]
 
 Each benchmark writes bench/results/<name>.md; latest.md gathers all of them. `soak` (ten minutes)
 runs only when named."""

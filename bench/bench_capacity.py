@@ -34,7 +34,7 @@ import httpx
 from cryptosite.stack import BASE_DIR, free_port, redis_server_binary, wait_for_port
 
 from .bench_breadth import RoundCounter
-from .common import Scratch, percentile
+from .common import Scratch, percentile, served_price_ages
 
 SIZES = (30, 120, 480)  # markets, spread evenly over EXCHANGES
 EXCHANGES = ("binance", "coinbase", "kraken")
@@ -186,20 +186,6 @@ class Row:
         return self.floor_cpu / self.floor_trades * 1e6
 
 
-def served_ages(install: Install, markets: list[tuple[str, str]], seconds: float) -> list[float]:
-    """Age (ms) of the served price: the middle of the request less the trade time it carries, round
-    robin over every market."""
-    ages, i, end = [], 0, time.monotonic() + seconds
-    while time.monotonic() < end:
-        symbol, source = markets[i % len(markets)]
-        i += 1
-        sent = time.time()
-        body = install.http.get("/api/market/price", params={"symbol": symbol, "source": source}).json()
-        ages.append((sent + time.time()) / 2 * 1000 - body["timestamp"])
-        time.sleep(0.013)
-    return ages
-
-
 def measure(sandbox: Sandbox, scratch: Scratch, size: int, symbols: list[str]) -> Row:
     row = Row(size)
     install = Install(sandbox, symbols)
@@ -211,7 +197,7 @@ def measure(sandbox: Sandbox, scratch: Scratch, size: int, symbols: list[str]) -
         cpu0, box0, messages0, fallbacks0 = cpu_seconds(pid), cpu_seconds(sandbox.proc.pid), install.feed_messages(), sandbox.price_requests()
         busy0 = machine_busy()[0]
         start = time.monotonic()
-        ages = served_ages(install, [(s, x) for s in symbols for x in EXCHANGES], SAMPLE_SECONDS)
+        ages = served_price_ages(install.http, [(s, x) for s in symbols for x in EXCHANGES], SAMPLE_SECONDS)
         seconds = time.monotonic() - start
         row.cpu = (cpu_seconds(pid) - cpu0) / seconds
         row.sandbox_cpu = (cpu_seconds(sandbox.proc.pid) - box0) / seconds

@@ -15,7 +15,7 @@ import httpx
 
 from cryptosite.stack import BASE_DIR, free_port, wait_for_port
 
-from .common import Report, percentile, raise_fd_limit
+from .common import Report, percentile, raise_fd_limit, served_price_ages
 
 SAMPLE_SECONDS = 30
 SUBSCRIBERS = 1000
@@ -57,21 +57,6 @@ class DemoStack:
         self.log.close()
 
 
-def price_ages(stack: DemoStack) -> list[float]:
-    """Age (ms) of the served price at a random-ish moment, round robin over six markets."""
-    ages = []
-    end = time.monotonic() + SAMPLE_SECONDS
-    i = 0
-    while time.monotonic() < end:
-        symbol, source = MARKETS[i % len(MARKETS)]
-        i += 1
-        sent = time.time()
-        body = stack.http.get("/api/market/price", params={"symbol": symbol, "source": source}).json()
-        ages.append((sent + time.time()) / 2 * 1000 - body["timestamp"])
-        time.sleep(0.013)
-    return ages
-
-
 def ages_text(ages: list[float]) -> str:
     return (f"p50 {percentile(ages, 50) / 1000:.2f} s, p95 **{percentile(ages, 95) / 1000:.2f} s**, "
             f"max {max(ages) / 1000:.2f} s ({len(ages):,} samples)")
@@ -100,12 +85,12 @@ def run(scratch) -> Report:
     report = Report("Real-time ingest (the sandbox's feeds, 3 exchanges x 4 markets; POLL_INTERVAL 5 s)")
     polled = DemoStack(FEEDS="")
     try:
-        polled_ages = price_ages(polled)
+        polled_ages = served_price_ages(polled.http, MARKETS, SAMPLE_SECONDS)
     finally:
         polled.stop()
     fed = DemoStack()
     try:
-        fed_ages = price_ages(fed)
+        fed_ages = served_price_ages(fed.http, MARKETS, SAMPLE_SECONDS)
     finally:
         fed.stop()
     report.add("age of the price `/api/market/price` serves (TICK_MIN_INTERVAL 1 s)", ages_text(fed_ages),

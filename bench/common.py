@@ -76,6 +76,20 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
+def served_price_ages(http, markets: list[tuple[str, str]], seconds: float) -> list[float]:
+    """Age (ms) of the price `/api/market/price` serves: the middle of the request less the trade time
+    it carries, round robin over `markets` ((symbol, source) pairs) for `seconds`."""
+    ages, i, end = [], 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        symbol, source = markets[i % len(markets)]
+        i += 1
+        sent = time.time()
+        body = http.get("/api/market/price", params={"symbol": symbol, "source": source}).json()
+        ages.append((sent + time.time()) / 2 * 1000 - body["timestamp"])
+        time.sleep(0.013)
+    return ages
+
+
 def summary_ms(samples_s: list[float]) -> str:
     ms = [s * 1000 for s in samples_s]
     return f"p50 {percentile(ms, 50):.2f} ms, p99 {percentile(ms, 99):.2f} ms, max {max(ms):.2f} ms"

@@ -207,7 +207,8 @@ def test_two_hosts_one_holder_per_feed_and_the_survivor_takes_over_a_killed_host
             subscriber.join(5)
         waits = [s.longest_wait(killed - 3, ended) for s in subscribers]
         assert max(waits) <= MAX_WAIT, (waits, takeover)
-        print(f"scheduler takeover {scheduler_takeover:.1f}s, feeds' takeover {takeover:.1f}s; longest wait for a price per subscriber {[round(w, 1) for w in waits]}; "
+        print(f"scheduler takeover {scheduler_takeover:.1f}s, feeds' takeover {takeover:.1f}s; "
+              f"longest wait for a price per subscriber {[round(w, 1) for w in waits]}; "
               f"spread before: {spread}")
 
         # Every price published after the kill came from the survivor (its feed or its poller): each
