@@ -107,7 +107,7 @@ def fresh_or_live_tick(source: str, symbol: str) -> StoredTick:
 
 
 def prune_ticks(days: int) -> int:
-    """Forget ticks older than `days` (beat: hourly). On PostgreSQL's partitioned table, whole days
+    """Forget ticks older than `days` (beat: hourly). On PostgreSQL's partitioned table, whole weeks
     are dropped and the partitions ahead made sure of (market.partitions); elsewhere a DELETE."""
     cutoff = timezone.now() - timedelta(days=days)
     if partitions.in_use():

@@ -53,7 +53,8 @@ def ticks(source: str, symbol: str) -> list[tuple[int, int]]:
             for t in PriceTick.objects.filter(source=source, symbol=symbol).order_by("id")]
 
 
-async def until(check, seconds: float = 15.0):
+async def until(check, seconds: float = 15.0, what: str = "not"):
+    """`check()`'s first truthy answer (run in a thread), asked every 0.1 s; fails naming `what`."""
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -62,7 +63,7 @@ async def until(check, seconds: float = 15.0):
             value = None
         if value:
             return value
-        assert time.monotonic() < deadline, f"not within {seconds}s"
+        assert time.monotonic() < deadline, f"{what} within {seconds}s"
         await asyncio.sleep(0.1)
 
 

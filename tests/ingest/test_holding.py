@@ -18,7 +18,7 @@ from market.locks import Holding, holders
 from market.models import PriceTick
 from tests.conftest import OwnRedis
 
-from .test_exchange import feeds, track  # noqa: F401  (the feeds fixture)
+from .test_exchange import feeds, track, until  # noqa: F401  (the feeds fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,16 +28,6 @@ LEASE = 1.2
 
 def holder_names() -> dict[str, str | None]:
     return {s: h for s, h in zip(SOURCES, holders([keys.feed_holding(s) for s in SOURCES]).values())}
-
-
-async def until(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = await sync_to_async(check)()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {seconds}s"
-        await asyncio.sleep(0.1)
 
 
 def connected(candidate: Candidate) -> set[str]:
