@@ -119,19 +119,23 @@ def held_out(
     return {name: scores(labels, predict(model, texts)) for name, (texts, labels) in test_sets.items()}
 
 
+def fold_assignment(labels: list[int], folds: int = 5, seed: int = 13) -> dict[int, int]:
+    """Row index -> fold, stratified: each label's rows shuffled (seeded), then dealt round the folds.
+    evaluate_sentiment's folds, and the transformer's validation fold, are these."""
+    import random
+
+    idx = list(range(len(labels)))
+    random.Random(seed).shuffle(idx)
+    idx.sort(key=lambda i: labels[i])  # stable: each label's rows stay shuffled
+    return {i: n % folds for n, i in enumerate(idx)}
+
+
 def cross_validate(
     datasets: dict[str, tuple[list[str], list[int]]], folds: int = 5, c: float = DEFAULT_C, seed: int = 13
 ) -> dict[str, dict]:
     """Stratified k-fold cross-validation over several datasets at once: each fold trains on the
     other folds of every dataset and is scored per dataset on its held-out rows."""
-    import random
-
-    assignment = {}
-    for name, (texts, labels) in datasets.items():
-        idx = list(range(len(texts)))
-        random.Random(seed).shuffle(idx)
-        idx.sort(key=lambda i: labels[i])  # stable: each label's rows stay shuffled, dealt round the folds
-        assignment[name] = {i: n % folds for n, i in enumerate(idx)}
+    assignment = {name: fold_assignment(labels, folds, seed) for name, (_, labels) in datasets.items()}
     truth: dict[str, list[int]] = {name: [] for name in datasets}
     pred: dict[str, list[int]] = {name: [] for name in datasets}
     for fold in range(folds):
