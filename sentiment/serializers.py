@@ -1,7 +1,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from .domain.engine import MAX_TEXT_LENGTH
+from .domain.engine import ENGINES, MAX_TEXT_LENGTH
 
 MAX_BATCH = 100
 
@@ -29,9 +29,16 @@ class AnalyzeIn(serializers.Serializer):
     text = serializers.CharField(required=False, max_length=MAX_TEXT_LENGTH, allow_blank=False)
     texts = serializers.ListField(child=serializers.CharField(), required=False, max_length=MAX_BATCH)
 
+    engine = serializers.ChoiceField(choices=list(ENGINES), required=False,
+                                     help_text="the engine (default: SENTIMENT_ENGINE, itself fast by default)")
+
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["Body must be a JSON object with a 'text' field"]})
+        engine = data.get("engine")
+        if engine is not None and engine not in ENGINES:
+            raise serializers.ValidationError({"engine": "must be " + " or ".join(f'"{e}"' for e in ENGINES)})
+        chosen = {"engine": engine} if engine else {}
         if "texts" in data and "text" in data:
             raise serializers.ValidationError({"non_field_errors": ["Send either 'text' or 'texts', not both"]})
         if "texts" in data:
@@ -42,12 +49,12 @@ class AnalyzeIn(serializers.Serializer):
                 raise serializers.ValidationError({"texts": f"at most {MAX_BATCH} texts per request"})
             texts = [_clean_text(t, "texts") for t in items]
             _check_total(texts, "texts")
-            return {"texts": texts}
+            return {"texts": texts, **chosen}
         if "text" not in data:
             raise serializers.ValidationError({"text": "This field is required."})
         text = _clean_text(data["text"])
         _check_total([text], "text")
-        return {"text": text}
+        return {"text": text, **chosen}
 
 
 class KeywordsOut(serializers.Serializer):

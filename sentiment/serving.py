@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.checks import Error, register
 
-from .domain.engine import MODEL_PATH, Model, default_model
+from .domain.engine import ENGINES, MODEL_PATH, Analysis, Model, analyze, default_model
 
 # What Model.load raises for a file that is missing, not gzip, not JSON or not a model.
 NOT_A_MODEL = (OSError, EOFError, ValueError)
@@ -41,3 +41,32 @@ def sentiment_model(app_configs, **kwargs):
     reason = problem()
     hint = "set SENTIMENT_MODEL to a file `manage.py train_sentiment --out FILE` wrote, or unset it"
     return [Error(f"SENTIMENT_MODEL: {reason}", hint=hint, id="sentiment.E001")] if reason else []
+
+
+def analyze_texts(texts: list[str], engine: str | None = None) -> list[Analysis]:
+    """Each text's analysis by the engine named (default SENTIMENT_ENGINE)."""
+    model = served_model()
+    if (engine or settings.SENTIMENT_ENGINE) == "transformer":
+        from .transformer import served_transformer
+
+        transformer = served_transformer()
+        probabilities = transformer.probabilities(texts)
+        return [analyze(t, model, p, transformer.meta.fast_weight) for t, p in zip(texts, probabilities)]
+    return [analyze(t, model) for t in texts]
+
+
+@register()
+def sentiment_engine(app_configs, **kwargs):
+    if settings.SENTIMENT_ENGINE not in ENGINES:
+        return [Error(f"SENTIMENT_ENGINE must be one of {', '.join(ENGINES)}, not {settings.SENTIMENT_ENGINE!r}",
+                      id="sentiment.E003")]
+    if not 1 <= settings.SENTIMENT_THREADS <= 64 or not 0 <= settings.SENTIMENT_NICE <= 19:
+        return [Error(f"SENTIMENT_THREADS must be 1-64 and SENTIMENT_NICE 0-19, not {settings.SENTIMENT_THREADS} and "
+                      f"{settings.SENTIMENT_NICE}", id="sentiment.E005")]
+    if settings.SENTIMENT_ENGINE != "transformer":
+        return []
+    from .transformer import problem as transformer_problem
+
+    reason = transformer_problem()
+    hint = "set SENTIMENT_TRANSFORMER_DIR to a directory `train_sentiment --engine transformer` wrote, or unset it"
+    return [Error(f"SENTIMENT_ENGINE=transformer: {reason}", hint=hint, id="sentiment.E004")] if reason else []

