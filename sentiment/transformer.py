@@ -44,8 +44,9 @@ def lower_priority(nice: int) -> None:
 class Busy(Exception):
     """The model is running and WAITING requests already wait for it."""
 
+
 # What loading a model directory raises for files that are missing or not a model.
-NOT_A_MODEL = (OSError, ValueError, KeyError, RuntimeError)
+NOT_A_MODEL = (OSError, ValueError, KeyError, TypeError, RuntimeError)
 
 
 @dataclass

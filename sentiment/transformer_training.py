@@ -10,10 +10,12 @@ batches of like length. Exported to ONNX, then quantised to int8 per output chan
 int8 costs about a point of accuracy; per channel, little)."""
 
 import copy
+import json
 import logging
 import math
 import os
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -114,8 +116,6 @@ def tokenizer_of(encoder: Path, max_tokens: int):
 
 
 def pad_id_of(encoder: Path) -> int:
-    import json
-
     return int(json.loads((encoder / "config.json").read_text()).get("pad_token_id") or 0)
 
 
@@ -201,9 +201,6 @@ def fine_tune(
 
 def export(tuned: Tuned, dest: Path, meta: dict) -> dict:
     """Write dest/model.onnx (int8, per channel), tokenizer.json and meta.json; return file sizes."""
-    import json
-    import tempfile
-
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -305,8 +302,6 @@ def build(
     temperature is fitted, and the fast engine's weight beside the transformer (its score
     cross-fitted: each half scored with a weight fitted on the other). Then the same recipe on
     every row makes the model shipped. `holdout` sets are scored by it, never trained on."""
-    import tempfile
-
     from . import training
     from .domain.engine import Model
     from .transformer import TransformerModel
@@ -326,7 +321,9 @@ def build(
         tuned = fine_tune(encoder, *rows, recipe, watch={"held-out tweets": (held_texts, held_labels)}, log=log)
         with tempfile.TemporaryDirectory() as scratch:
             export(tuned, Path(scratch), {})
-            logits = np.array(TransformerModel(Path(scratch), recipe.threads).logits(held_texts))
+            served = TransformerModel(Path(scratch), recipe.threads)
+            logits = np.array(served.logits(held_texts))
+            served.close()
         del tuned
         temperature = fit_temperature(logits, held_labels)
         scaled = np.exp((logits - logits.max(1, keepdims=True)) / temperature)
@@ -357,11 +354,10 @@ def build(
             "transformer alone": _brief(scores(held_labels, np.array(served.logits(held_texts)))),
             "fast engine alone": _brief(scores(held_labels, _fast_probabilities(fast_model, held_texts))),
         }
+    served.close()
     figures["seconds"] = round(time.perf_counter() - started)
     figures["sizes"] = sizes
     export_meta = {**meta, "figures": figures}
-    import json
-
     (dest / "meta.json").write_text(json.dumps({**json.loads((dest / "meta.json").read_text()), **export_meta},
                                                indent=1, sort_keys=True) + "\n")
     return figures

@@ -188,6 +188,8 @@ def rewrite_meta(directory, **changes):
         (lambda d: (d / "model.onnx").write_bytes(b"not a graph"), "not a transformer sentiment model"),
         (lambda d: (d / "tokenizer.json").write_text("{"), "not a transformer sentiment model"),
         (lambda d: rewrite_meta(d, labels=["Up", "Down", "Flat"]), "its labels are not"),
+        (lambda d: (d / "meta.json").write_text("[1, 2]"), "not a transformer sentiment model"),
+        (lambda d: rewrite_meta(d, labels=7), "not a transformer sentiment model"),
         (lambda d: rewrite_meta(d, temperature=-1), "temperature"),
         (lambda d: rewrite_meta(d, fast_weight=2), "fast_weight"),
         (lambda d: rewrite_meta(d, max_tokens=100_000), "max_tokens"),
