@@ -221,9 +221,15 @@ def export(tuned: Tuned, dest: Path, meta: dict) -> dict:
         finally:
             logging.disable(logging.NOTSET)
     tuned.tokenizer.save(str(dest / "tokenizer.json"))
-    full = {"labels": list(LABELS), "max_tokens": tuned.recipe.max_tokens, "temperature": 1.0, "fast_weight": 0.0, **meta}
-    (dest / "meta.json").write_text(json.dumps(full, indent=1, sort_keys=True) + "\n")
+    write_meta(dest, tuned.recipe, meta)
     return {name: (dest / name).stat().st_size for name in ("model.onnx", "tokenizer.json", "meta.json")}
+
+
+def write_meta(dest: Path, recipe: Recipe, meta: dict) -> None:
+    """dest/meta.json: what serving reads (labels, longest input; no calibration or blend unless
+    `meta` says so), and whatever else `meta` records."""
+    full = {"labels": list(LABELS), "max_tokens": recipe.max_tokens, "temperature": 1.0, "fast_weight": 0.0, **meta}
+    (dest / "meta.json").write_text(json.dumps(full, indent=1, sort_keys=True) + "\n")
 
 
 def fit_temperature(logits: np.ndarray, labels: list[int]) -> float:
@@ -357,9 +363,7 @@ def build(
     served.close()
     figures["seconds"] = round(time.perf_counter() - started)
     figures["sizes"] = sizes
-    export_meta = {**meta, "figures": figures}
-    (dest / "meta.json").write_text(json.dumps({**json.loads((dest / "meta.json").read_text()), **export_meta},
-                                               indent=1, sort_keys=True) + "\n")
+    write_meta(dest, recipe, meta)  # again: `meta` holds `figures`, now with the held-out posts' scores
     return figures
 
 

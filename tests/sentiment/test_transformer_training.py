@@ -4,6 +4,7 @@ assembly from PyPI's pieces, and, where torch is installed (.venv-train: `make
 sentiment-transformer`, and CI), a whole `train_sentiment --engine transformer` on a tiny
 random encoder: fine-tuned, exported, quantised, served."""
 
+import csv
 import io
 import json
 import zipfile
@@ -128,8 +129,8 @@ def tiny_encoder(tmp_path):
 def test_train_sentiment_builds_a_model_the_server_serves(tmp_path, tiny_encoder, settings):
     rows = training.read_labelled(DATA / "tfns" / "train.csv")
     small = tmp_path / "small.csv"
-    small.write_text("text,label\n" + "".join(f'"{t.replace(chr(34), "")}",{label}\n'
-                                              for t, label in list(zip(*rows))[:400]), encoding="utf-8")
+    with open(small, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("text", "label"), *list(zip(*rows))[:400]])
     out = tmp_path / "model"
     stdout = io.StringIO()
     call_command("train_sentiment", "--engine", "transformer", "--encoder", str(tiny_encoder), "--layers", "1",
