@@ -2,11 +2,12 @@
 wrote), else the bundled one. Loaded once per process; a file that is not a model is refused
 at start, by the system check below and by the ASGI application's warm-up."""
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 from .domain.engine import ENGINES, MODEL_PATH, Analysis, Model, analyze, default_model
 
@@ -69,4 +70,24 @@ def sentiment_engine(app_configs, **kwargs):
 
     reason = transformer_problem()
     hint = "set SENTIMENT_TRANSFORMER_DIR to a directory `train_sentiment --engine transformer` wrote, or unset it"
-    return [Error(f"SENTIMENT_ENGINE=transformer: {reason}", hint=hint, id="sentiment.E004")] if reason else []
+    if reason:
+        return [Error(f"SENTIMENT_ENGINE=transformer: {reason}", hint=hint, id="sentiment.E004")]
+    return blend_mismatch()
+
+
+def blend_mismatch() -> list[Warning]:
+    """A warning when the transformer's fast_weight was fitted beside another fast model than the
+    one served: the blend still answers, but its weight and calibration were not fitted for it."""
+    from .transformer import Meta
+
+    meta = Meta.read(settings.SENTIMENT_TRANSFORMER_DIR / "meta.json")
+    if not meta.fast_weight or meta.fast_model_sha256 is None:
+        return []
+    with open(model_path(), "rb") as fh:
+        served = hashlib.file_digest(fh, "sha256").hexdigest()
+    if served == meta.fast_model_sha256:
+        return []
+    return [Warning(f"SENTIMENT_ENGINE=transformer: its fast_weight ({meta.fast_weight}) was fitted beside another fast model "
+                    f"(sha256 {meta.fast_model_sha256[:12]}…) than {model_path()} (sha256 {served[:12]}…)",
+                    hint="train the transformer again after the fast model: `make sentiment-transformer`",
+                    id="sentiment.W001")]

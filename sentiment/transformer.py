@@ -55,6 +55,7 @@ class Meta:
     temperature: float
     max_tokens: int
     fast_weight: float  # the fast engine's share of the probabilities answered (0: none)
+    fast_model_sha256: str | None = None  # the fast model that weight was fitted beside
 
     @classmethod
     def read(cls, path: Path) -> "Meta":
@@ -69,7 +70,8 @@ class Meta:
             raise ValueError("its max_tokens is not within 8-512")
         if not isinstance(fast_weight, (int, float)) or not 0 <= fast_weight <= 1:
             raise ValueError("its fast_weight is not within 0-1")
-        return cls(labels, float(temperature), max_tokens, float(fast_weight))
+        fast_model = data.get("fast_model_sha256")
+        return cls(labels, float(temperature), max_tokens, float(fast_weight), fast_model if isinstance(fast_model, str) else None)
 
 
 class TransformerModel:

@@ -226,6 +226,19 @@ def test_the_shipped_model_is_checked_and_passes(model_dir):
     assert sentiment_engine(None) == []
 
 
+def test_a_blend_fitted_beside_another_fast_model_is_a_warning_not_an_error(model_dir, capsys):
+    rewrite_meta(model_dir, fast_model_sha256="0" * 64)
+    (warning,) = sentiment_engine(None)
+    assert warning.id == "sentiment.W001" and "000000000000" in warning.msg and "make sentiment-transformer" in warning.hint
+    call_command("check")  # a warning: the server still starts
+    assert "sentiment.W001" in capsys.readouterr().err
+
+
+def test_a_model_without_the_fast_engine_beside_it_is_not_warned_about(model_dir):
+    rewrite_meta(model_dir, fast_model_sha256="0" * 64, fast_weight=0)
+    assert sentiment_engine(None) == []
+
+
 def test_it_runs_beside_the_fast_engine_with_the_weight_it_was_trained_with(model_dir):
     model = TransformerModel(model_dir)
     assert 0 <= model.meta.fast_weight <= 1
