@@ -4,6 +4,7 @@ answer as single texts do; a model directory that is not a model stops the proce
 a process lets a bounded number of requests wait for the model, which runs below the process's
 other threads."""
 
+import csv
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ import threading
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import SystemCheckError
+from django.core.management.base import CommandError, SystemCheckError
 
 from sentiment.domain.engine import LABELS
 from sentiment.serving import sentiment_engine
@@ -248,3 +249,28 @@ def test_it_runs_beside_the_fast_engine_with_the_weight_it_was_trained_with(mode
 
     # With all the weight on the fast engine, the answer is the fast engine's.
     assert analyze_texts([BEARISH[0]], "transformer") == analyze_texts([BEARISH[0]], "fast")
+
+
+def labelled_file(path, rows):
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def test_evaluate_sentiment_scores_held_out_posts_with_the_transformer_as_served(tmp_path, transformer, capsys):
+    rows = [(t, LABELS.index(label)) for label, texts in [("Bullish", BULLISH), ("Bearish", BEARISH), ("Neutral", NEUTRAL)]
+            for t in texts]
+    unseen = labelled_file(tmp_path / "unseen.csv", rows + [(BULLISH[0], LABELS.index("Bearish"))])  # one wrong on purpose
+    call_command("evaluate_sentiment", engine="transformer", holdout=[unseen])
+    out = capsys.readouterr().out
+    recorded = json.loads((transformer.SENTIMENT_TRANSFORMER_DIR / "meta.json").read_text())["figures"]["validation"]
+    assert f'"accuracy": {recorded["transformer"]["accuracy"]}' in out  # the training's figures, first
+    assert "unseen.csv: the transformer engine as served, n=10" in out and "accuracy 0.900" in out
+
+
+def test_evaluate_sentiment_refuses_a_directory_that_is_not_a_transformer_model(model_dir):
+    (model_dir / "tokenizer.json").write_text("{")
+    with pytest.raises(CommandError, match="not a transformer sentiment model"):
+        call_command("evaluate_sentiment", engine="transformer", holdout=[])

@@ -3,14 +3,21 @@ then the held-out posts scored by a model trained on all of it.
 
     python manage.py evaluate_sentiment [--folds 5] [--data train.csv] [--labelled more.csv ...]
                                         [--holdout unseen.csv ...]
+    python manage.py evaluate_sentiment --engine transformer [--holdout unseen.csv ...]
+
+The transformer engine is not cross-validated here (a fold is a training of many minutes:
+`train_sentiment --engine transformer` validates on a fold of its own and records the figures in
+meta.json, printed first). The held-out files are scored by the engine as the server answers:
+the model SENTIMENT_TRANSFORMER_DIR names, beside the fast model served.
 """
 
+import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from sentiment import training
-from sentiment.domain.engine import LABELS
+from sentiment.domain.engine import ENGINES, LABELS
 
 from .train_sentiment import CRYPTO, DEFAULT_DATA, HOLDOUT
 
@@ -24,6 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--holdout", type=Path, nargs="*", default=[HOLDOUT], help="scored only, never trained on")
         parser.add_argument("--folds", type=int, default=5)
         parser.add_argument("--c", type=float, default=training.DEFAULT_C)
+        parser.add_argument("--engine", choices=ENGINES, default="fast")
 
     def handle(self, *args, **options):
         try:
@@ -31,10 +39,13 @@ class Command(BaseCommand):
         except ValueError as exc:  # a bad label or header, a label without rows
             raise CommandError(f"Bad labelled data: {exc}") from exc
 
-    def _handle(self, *, data: Path, labelled: list[Path], holdout: list[Path], folds: int, c: float, **options):
+    def _handle(self, *, data: Path, labelled: list[Path], holdout: list[Path], folds: int, c: float, engine: str,
+                **options):
         for path in [data, *labelled, *holdout]:
             if not path.is_file():
                 raise CommandError(f"No data at {path}")
+        if engine == "transformer":
+            return self._transformer(holdout)
         if folds < 2:
             raise CommandError("--folds must be at least 2")
         datasets = {data.name: training.read_labelled(data)}
@@ -46,6 +57,26 @@ class Command(BaseCommand):
             tests = {path.name: training.read_labelled(path) for path in holdout}
             for name, r in training.held_out(datasets, tests, c=c).items():
                 self._report(f"{name}: held out (trained on all of the above)", r)
+
+    def _transformer(self, holdout: list[Path]) -> None:
+        from django.conf import settings
+
+        from sentiment import serving
+        from sentiment.transformer import NOT_A_MODEL
+
+        directory = settings.SENTIMENT_TRANSFORMER_DIR
+        try:
+            recorded = json.loads((directory / "meta.json").read_text()).get("figures", {}).get("validation")
+            serving.analyze_texts(["warm-up"], "transformer")
+        except (*NOT_A_MODEL, ImportError) as exc:
+            raise CommandError(f"{directory} is not a transformer sentiment model ({exc})") from exc
+        if recorded:
+            self.stdout.write(f"{directory}: recorded at training, on {recorded.get('rows', 'held-out rows')}")
+            self.stdout.write(json.dumps({k: v for k, v in recorded.items() if k != "rows"}, indent=1))
+        for path in holdout:
+            texts, labels = training.read_labelled(path)
+            predicted = [LABELS.index(a.sentiment) for a in serving.analyze_texts(texts, "transformer")]
+            self._report(f"{path.name}: the transformer engine as served", training.scores(labels, predicted))
 
     def _report(self, title: str, r: dict) -> None:
         self.stdout.write(f"{title}, n={r['n']}")
