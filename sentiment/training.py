@@ -92,15 +92,17 @@ def predict(model: Model, texts: list[str]) -> list[int]:
     return [LABELS.index(analyze(t, model).sentiment) for t in texts]
 
 
-def training_set(datasets: dict[str, tuple[list[str], list[int]]]) -> tuple[list[str], list[int], list[float]]:
-    """Concatenate datasets; the first is the main corpus, the others weigh EXTRA_WEIGHT a row."""
+def training_set(
+    datasets: dict[str, tuple[list[str], list[int]]], extra_weight: float = EXTRA_WEIGHT,
+) -> tuple[list[str], list[int], list[float]]:
+    """Concatenate datasets; the first is the main corpus, the others weigh `extra_weight` a row."""
     texts: list[str] = []
     labels: list[int] = []
     weights: list[float] = []
     for n, (t, l) in enumerate(datasets.values()):
         texts += t
         labels += l
-        weights += [1.0 if n == 0 else EXTRA_WEIGHT] * len(t)
+        weights += [1.0 if n == 0 else extra_weight] * len(t)
     return texts, labels, weights
 
 

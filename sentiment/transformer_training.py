@@ -25,6 +25,7 @@ import numpy as np
 
 from .domain.engine import LABELS
 from .domain.transformer import shown_text
+from .training import EXTRA_WEIGHT
 
 Log = Callable[[str], None]
 
@@ -40,6 +41,7 @@ class Recipe:
     dropout: float = 0.1
     threads: int = 2
     seed: int = 0
+    extra_weight: float = EXTRA_WEIGHT  # a row of the extra files (the project's posts) against one news tweet
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -300,52 +302,64 @@ def build(
     validation_fold: int = 0,
     folds: int = 5,
     log: Log = print,
+    main_name: str = "main",
 ) -> dict:
     """The shipped model in `dest`, with its figures.
 
-    With a validation fold (default 0 of evaluate_sentiment's stratified split of the news tweets):
-    first a run without that fold, exported and scored as served; on its held-out rows the
-    temperature is fitted, and the fast engine's weight beside the transformer (its score
-    cross-fitted: each half scored with a weight fitted on the other). Then the same recipe on
+    With a validation fold (default 0 of evaluate_sentiment's stratified split, of the news tweets
+    and of each extra file): first a run without that fold, exported and scored as served; on its
+    held-out rows the temperature is fitted, and the fast engine's weight beside the transformer
+    (its score cross-fitted: each half scored with a weight fitted on the other), each file scored
+    on its own. Then the same recipe on
     every row makes the model shipped. `holdout` sets are scored by it, never trained on."""
     from . import training
     from .domain.engine import Model
     from .transformer import TransformerModel
 
     started = time.perf_counter()
-    texts, labels = main
     figures: dict = {}
     temperature, fast_weight = 1.0, 0.0
     if validation_fold >= 0:
-        fold = training.fold_assignment(labels, folds)
-        rest = {"main": ([texts[i] for i, f in fold.items() if f != validation_fold],
-                         [labels[i] for i, f in fold.items() if f != validation_fold]), **extras}
-        held = [i for i, f in fold.items() if f == validation_fold]
-        held_texts, held_labels = [texts[i] for i in held], [labels[i] for i in held]
-        rows = training.training_set(rest)
-        log(f"validation run: {len(rows[0])} rows; {len(held)} news tweets (fold {validation_fold} of {folds}) held out")
-        tuned = fine_tune(encoder, *rows, recipe, watch={"held-out tweets": (held_texts, held_labels)}, log=log)
+        # The same fold of every training file: the news tweets measure the tweets' goal, the posts the posts'.
+        rest, held = {}, {}  # the main file first: training_set weighs its rows 1, the others' more
+        for name, (set_texts, set_labels) in {main_name: main, **extras}.items():
+            fold = training.fold_assignment(set_labels, folds)
+            rest[name] = ([set_texts[i] for i, f in fold.items() if f != validation_fold],
+                          [set_labels[i] for i, f in fold.items() if f != validation_fold])
+            held[name] = ([set_texts[i] for i, f in fold.items() if f == validation_fold],
+                          [set_labels[i] for i, f in fold.items() if f == validation_fold])
+        held_texts = [t for set_texts, _ in held.values() for t in set_texts]
+        held_labels = [k for _, set_labels in held.values() for k in set_labels]
+        rows = training.training_set(rest, recipe.extra_weight)
+        log(f"validation run: {len(rows[0])} rows; held out (fold {validation_fold} of {folds}): "
+            + ", ".join(f"{len(set_labels)} of {name}" for name, (_, set_labels) in held.items()))
+        tuned = fine_tune(encoder, *rows, recipe, watch=held, log=log)
         with tempfile.TemporaryDirectory() as scratch:
             export(tuned, Path(scratch), {})
             served = TransformerModel(Path(scratch), recipe.threads)
             logits = np.array(served.logits(held_texts))
             served.close()
         del tuned
+        # Calibration and the fast engine's weight: fitted on every held-out row, tweets and posts.
         temperature = fit_temperature(logits, held_labels)
         scaled = np.exp((logits - logits.max(1, keepdims=True)) / temperature)
         fast = _fast_probabilities(training.train(rest), held_texts)
         fast_weight, blended = fit_blend(scaled / scaled.sum(1, keepdims=True), fast, held_labels, recipe.seed)
-        figures["validation"] = {
-            "rows": f"fold {validation_fold} of {folds} of the news tweets, never trained on in this run",
-            "transformer": _brief(scores(held_labels, logits)),
-            "fast engine (same training rows)": _brief(scores(held_labels, fast)),
-            "both (weight cross-fitted)": _brief(training.scores(held_labels, blended)),
-            "temperature": temperature,
-            "fast_weight": fast_weight,
-            "seconds": round(time.perf_counter() - started),
-        }
+        figures["validation"] = {"rows": f"fold {validation_fold} of {folds} of each training file, never trained on "
+                                         "in this run"}
+        start = 0
+        for name, (_, set_labels) in held.items():
+            part = slice(start, start + len(set_labels))
+            start = part.stop
+            figures["validation"][name] = {
+                "transformer": _brief(scores(set_labels, logits[part])),
+                "fast engine (same training rows)": _brief(scores(set_labels, fast[part])),
+                "both (weight cross-fitted)": _brief(training.scores(set_labels, blended[part])),
+            }
+        figures["validation"].update(temperature=temperature, fast_weight=fast_weight,
+                                     seconds=round(time.perf_counter() - started))
         log(f"validation: {figures['validation']}")
-    rows = training.training_set({"main": main, **extras})
+    rows = training.training_set({"main": main, **extras}, recipe.extra_weight)
     log(f"shipped model: {len(rows[0])} rows")
     final_started = time.perf_counter()
     tuned = fine_tune(encoder, *rows, recipe, log=log)

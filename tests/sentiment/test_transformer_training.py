@@ -136,10 +136,12 @@ def test_train_sentiment_builds_a_model_the_server_serves(tmp_path, tiny_encoder
     call_command("train_sentiment", "--engine", "transformer", "--encoder", str(tiny_encoder), "--layers", "1",
                  "--epochs", "1", "--data", str(small), "--out", str(out), stdout=stdout)
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["figures"]["validation"]["transformer"]["n"] == 80  # fold 0 of 400
+    validation = meta["figures"]["validation"]
+    assert validation["small.csv"]["transformer"]["n"] == 80  # fold 0 of 400
+    posts = len(training.read_labelled(DATA / "crypto_posts.csv")[0])
+    assert abs(validation["crypto_posts.csv"]["both (weight cross-fitted)"]["n"] - posts / 5) < 3  # and of the posts
     assert 0 < meta["temperature"] and 0 <= meta["fast_weight"] <= 1
     assert meta["figures"]["crypto_holdout.csv"]["engine"]["n"] == 100
-    posts = len(training.read_labelled(DATA / "crypto_posts.csv")[0])
     assert meta["rows"] == 400 + posts  # the shipped model: every row
 
     from sentiment.serving import analyze_texts

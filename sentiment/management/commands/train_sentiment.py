@@ -4,7 +4,7 @@ the transformer engine's (sentiment/model/transformer/, about 40 minutes on 2 co
 
     python manage.py train_sentiment [--data sentiment/data/tfns/train.csv] [--extra more.csv ...]
     python manage.py train_sentiment --engine transformer [--encoder DIR] [--layers 6] [--epochs 3]
-                                     [--validation-fold 0] [--threads 2] [--seed 0]
+                                     [--validation-fold 0] [--threads 2] [--seed 0] [--extra-weight 3]
 """
 
 import importlib.util
@@ -49,8 +49,10 @@ class Command(BaseCommand):
         transformer.add_argument("--lr", type=float, default=Recipe.lr)
         transformer.add_argument("--threads", type=int, default=Recipe.threads)
         transformer.add_argument("--seed", type=int, default=Recipe.seed)
+        transformer.add_argument("--extra-weight", type=float, default=Recipe.extra_weight,
+                                 help="what a row of the --extra files weighs against one of --data")
         transformer.add_argument("--validation-fold", type=int, default=0,
-                                 help="the news tweets' fold held out to measure and calibrate (-1: none)")
+                                 help="the fold of each training file held out to measure and calibrate (-1: none)")
 
     def handle(self, *args, **options):
         try:
@@ -81,20 +83,21 @@ class Command(BaseCommand):
         self.stdout.write(f"trained on {rows} rows; {len(model.weights)} features -> {out}")
 
     def _transformer(self, data: Path, extra: list[Path], datasets: dict, out: Path, *, encoder: Path | None,
-                     layers: int, epochs: int, lr: float, threads: int, seed: int, validation_fold: int, **options):
+                     layers: int, epochs: int, lr: float, threads: int, seed: int, validation_fold: int,
+                     extra_weight: float, **options):
         missing = [name for name in ("torch", "transformers", "onnx") if importlib.util.find_spec(name) is None]
         if missing:
             raise CommandError(f"training the transformer needs {', '.join(missing)}: run make sentiment-transformer")
         from sentiment import transformer_training
-        if not 1 <= epochs <= 20 or not 1 <= threads <= 64 or validation_fold >= 5:
-            raise CommandError("--epochs must be 1-20, --threads 1-64, --validation-fold -1 to 4")
+        if not 1 <= epochs <= 20 or not 1 <= threads <= 64 or validation_fold >= 5 or not 0 < extra_weight <= 100:
+            raise CommandError("--epochs must be 1-20, --threads 1-64, --validation-fold -1 to 4, --extra-weight 0-100")
         started = time.perf_counter()
         whole = encoder or encoders.fetch(settings.VAR_DIR / "encoders", log=self.stdout.write)
         try:
             cut = encoders.first_layers(whole, layers, settings.VAR_DIR / "encoders" / f"{whole.name}-{layers}")
         except (OSError, KeyError, ValueError) as exc:
             raise CommandError(f"--encoder {whole}: {exc}") from exc
-        recipe = transformer_training.Recipe(epochs=epochs, lr=lr, threads=threads, seed=seed)
+        recipe = transformer_training.Recipe(epochs=epochs, lr=lr, threads=threads, seed=seed, extra_weight=extra_weight)
         main, *others = datasets.values()
         meta = {
             "engine": "transformer",
@@ -106,6 +109,7 @@ class Command(BaseCommand):
         figures = transformer_training.build(
             main, dict(zip([p.name for p in extra], others)), {HOLDOUT.name: training.read_labelled(HOLDOUT)},
             cut, recipe, out, training.MODEL_PATH, meta, validation_fold=validation_fold, log=self.stdout.write,
+            main_name=data.name if data.name not in [p.name for p in extra] else f"{data.name} (main)",
         )
         self.stdout.write(json.dumps(figures, indent=1))
         self.stdout.write(f"transformer model -> {out} in {(time.perf_counter() - started) / 60:.1f} min")
