@@ -5,7 +5,9 @@ The transformer engine: alone (ONNX Runtime and tokenizers, requests of 100 text
 two threads); through the served endpoint (python -m cryptosite.serve, WEB_CONCURRENCY processes,
 4 clients posting batches of 100); and what that load costs the hot reads: GET a fresh price
 under wrk, alone and while the transformer serves, at SENTIMENT_THREADS 1 and 2 (the thread
-budget a web process gives the model) and SENTIMENT_NICE 10 and 0 (how much lower its threads run)."""
+budget a web process gives the model), SENTIMENT_NICE 10 and 0 (how much lower its threads run),
+and SENTIMENT_WORKER thread and process (the model on a thread of the web process, or in a process
+of its own)."""
 
 import csv
 import os
@@ -101,13 +103,13 @@ def transformer(report: Report, scratch, sample: list[str]) -> None:
     seed()
     workers = os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 1))
     price = "/api/market/price?symbol=BTC"
-    for threads, nice in ((1, 10), (1, 0), (2, 10)):
+    for threads, nice, worker in ((1, 10, "thread"), (1, 0, "thread"), (2, 10, "thread"), (1, 10, "process")):
         port = free_port()
         env = {"POLL_INTERVAL": "3600", "CANDLE_SYNC_INTERVAL": "3600", "WEB_CONCURRENCY": workers,
-               "SENTIMENT_THREADS": str(threads), "SENTIMENT_NICE": str(nice)}
+               "SENTIMENT_THREADS": str(threads), "SENTIMENT_NICE": str(nice), "SENTIMENT_WORKER": worker}
         proc = scratch.spawn([sys.executable, "-m", "cryptosite.serve", "-b", "127.0.0.1", "-p", str(port)], **env)
         base = f"http://127.0.0.1:{port}"
-        budget = f"SENTIMENT_THREADS={threads}, SENTIMENT_NICE={nice}"
+        budget = f"SENTIMENT_THREADS={threads}, SENTIMENT_NICE={nice}, SENTIMENT_WORKER={worker}"
         try:
             wait_for_port("127.0.0.1", port, 60, proc)
             wrk(base + price, 10, 2)

@@ -339,14 +339,14 @@ ALERT_RETRY_FOR_SECONDS = env.float("ALERT_RETRY_FOR_SECONDS", default=86400.0)
 # A model file `manage.py train_sentiment --out FILE` wrote (relative to the project's directory); unset = the bundled one.
 _sentiment_model = env.str("SENTIMENT_MODEL", default="").strip()
 SENTIMENT_MODEL = BASE_DIR / _sentiment_model if _sentiment_model else None
-# Characters scored per request, all texts together (bounds scoring's CPU whatever MAX_BODY_BYTES
-# allows): by default all a 64 KiB body carries; at least 10,000 (sentiment.checks).
+# Characters scored per request, all texts together (bounds scoring's CPU): by default all a 64 KiB body carries; at least 10,000.
 SENTIMENT_MAX_REQUEST_CHARS = env.int("SENTIMENT_MAX_REQUEST_CHARS", default=64 * 1024)
 # The engine unless a request names one: fast, or transformer (sentiment.transformer).
 SENTIMENT_ENGINE = env.str("SENTIMENT_ENGINE", default="fast").strip().lower()
 SENTIMENT_TRANSFORMER_DIR = BASE_DIR / env.str("SENTIMENT_TRANSFORMER_DIR", default="sentiment/model/transformer")
 SENTIMENT_THREADS = env.int("SENTIMENT_THREADS", default=1)
 SENTIMENT_NICE = env.int("SENTIMENT_NICE", default=10)  # how much lower its threads run than the process's others
+SENTIMENT_WORKER = env.str("SENTIMENT_WORKER", default="thread").strip().lower()  # where it runs: thread, or process
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["cryptosite.renderers.ORJSONRenderer"],

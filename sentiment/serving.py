@@ -13,6 +13,7 @@ from .domain.engine import ENGINES, MODEL_PATH, Analysis, Model, analyze, defaul
 
 # What Model.load raises for a file that is missing, not gzip, not JSON or not a model.
 NOT_A_MODEL = (OSError, EOFError, ValueError)
+WORKERS = ("thread", "process")  # where the transformer's network runs (SENTIMENT_WORKER)
 
 
 def model_path() -> Path:
@@ -64,6 +65,9 @@ def sentiment_engine(app_configs, **kwargs):
     if not 1 <= settings.SENTIMENT_THREADS <= 64 or not 0 <= settings.SENTIMENT_NICE <= 19:
         return [Error(f"SENTIMENT_THREADS must be 1-64 and SENTIMENT_NICE 0-19, not {settings.SENTIMENT_THREADS} and "
                       f"{settings.SENTIMENT_NICE}", id="sentiment.E005")]
+    if settings.SENTIMENT_WORKER not in WORKERS:
+        return [Error(f"SENTIMENT_WORKER must be one of {', '.join(WORKERS)}, not {settings.SENTIMENT_WORKER!r}",
+                      id="sentiment.E006")]
     if settings.SENTIMENT_ENGINE != "transformer":
         return []
     from .transformer import problem as transformer_problem

@@ -17,7 +17,9 @@ import json
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -74,49 +76,33 @@ class Meta:
         return cls(labels, float(temperature), max_tokens, float(fast_weight), fast_model if isinstance(fast_model, str) else None)
 
 
-class TransformerModel:
-    def __init__(self, directory: Path, threads: int = 1, nice: int = 0):
+class Network:
+    """The tokenizer and the ONNX Runtime session: what turns texts into logits. Made on the thread
+    (or in the process) that runs it, so that ONNX Runtime's threads inherit its priority."""
+
+    def __init__(self, directory: Path, max_tokens: int, threads: int):
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no pool of its own on every core
         import onnxruntime
         from tokenizers import Tokenizer
 
-        self.meta = Meta.read(directory / "meta.json")
         try:
             self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         except Exception as exc:  # tokenizers raises a bare Exception for a file it cannot read
             raise ValueError(f"tokenizer.json: {exc}") from exc
-        self.tokenizer.enable_truncation(self.meta.max_tokens)
+        self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # The model's thread, which creates the session so that ONNX Runtime's threads inherit its priority.
-        self.runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment-model", initializer=lower_priority,
-                                         initargs=(nice,))
         try:
-            self.session = self.runner.submit(onnxruntime.InferenceSession, str(directory / "model.onnx"), options,
-                                              providers=["CPUExecutionProvider"]).result()
+            self.session = onnxruntime.InferenceSession(str(directory / "model.onnx"), options,
+                                                        providers=["CPUExecutionProvider"])
         except Exception as exc:  # ONNX Runtime's own exception types, one per failure
-            self.close()
             raise ValueError(f"model.onnx: {exc}") from exc
         self.inputs = {i.name for i in self.session.get_inputs()}
-        self.order = [self.meta.labels.index(label) for label in LABELS]  # our LABELS order from the model's
-        self.slots = threading.BoundedSemaphore(1 + WAITING)
 
-    def close(self) -> None:
-        self.runner.shutdown(wait=True)
-
-    def logits(self, texts: list[str]) -> list[list[float]]:
-        """Per text, the network's logits in its own label order (meta.labels)."""
-        if not self.slots.acquire(blocking=False):
-            raise Busy
-        try:
-            return self.runner.submit(self._run_all, texts).result()
-        finally:
-            self.slots.release()
-
-    def _run_all(self, texts: list[str]) -> list[list[float]]:
+    def run_all(self, texts: list[str]) -> list[list[float]]:
         return [self._run(e.ids) for e in self.tokenizer.encode_batch([shown_text(t) for t in texts])]
 
     def _run(self, ids: list[int]) -> list[float]:
@@ -130,6 +116,91 @@ class TransformerModel:
         (logits,) = self.session.run(None, feed)
         return logits[0].tolist()
 
+
+# A worker process's network (SENTIMENT_WORKER=process), or why it could not be made.
+_child_network: Network | None = None
+_child_error: str = ""
+
+
+def _child_start(directory: str, max_tokens: int, threads: int, nice: int) -> None:
+    global _child_network, _child_error
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="sentiment-parent-watch", daemon=True).start()
+    lower_priority(nice)
+    try:
+        _child_network = Network(Path(directory), max_tokens, threads)
+    except (*NOT_A_MODEL, ImportError) as exc:  # said by the first call: an initializer's error breaks the pool
+        _child_error = str(exc)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker process outlives no web process, however that one ended (a web process killed, or
+    one that leaves without shutting its pool down, never waits for it)."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
+
+
+def _child_run(texts: list[str]) -> list[list[float]]:
+    if _child_network is None:
+        raise ValueError(_child_error)
+    return _child_network.run_all(texts)
+
+
+class TransformerModel:
+    """The model as a web process serves it: `worker` "thread" runs the network on a thread of the
+    process, "process" in a process of its own (spawned; the texts go to it and the logits come
+    back), restarted if it dies."""
+
+    def __init__(self, directory: Path, threads: int = 1, nice: int = 0, worker: str = "thread"):
+        self.meta = Meta.read(directory / "meta.json")
+        self.order = [self.meta.labels.index(label) for label in LABELS]  # our LABELS order from the model's
+        self.slots = threading.BoundedSemaphore(1 + WAITING)
+        self.worker, self.start_args = worker, (directory, threads, nice)
+        self.restarting = threading.Lock()
+        self.start()
+
+    def start(self) -> None:
+        directory, threads, nice = self.start_args
+        if self.worker == "process":
+            import multiprocessing
+
+            self.runner = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_start,
+                                              initargs=(str(directory), self.meta.max_tokens, threads, nice))
+            self.run_all = _child_run
+        else:
+            self.runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment-model",
+                                             initializer=lower_priority, initargs=(nice,))
+        try:
+            if self.worker == "process":
+                self.runner.submit(_child_run, []).result()  # loaded, or why not
+            else:
+                self.network = self.runner.submit(Network, directory, self.meta.max_tokens, threads).result()
+                self.run_all = self.network.run_all
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.runner.shutdown(wait=True)
+
+    def logits(self, texts: list[str]) -> list[list[float]]:
+        """Per text, the network's logits in its own label order (meta.labels)."""
+        if not self.slots.acquire(blocking=False):
+            raise Busy
+        try:
+            runner = self.runner
+            return runner.submit(self.run_all, texts).result()
+        except BrokenProcessPool as exc:
+            # The worker process died (killed, out of memory): this request is refused like a busy
+            # one, and a new process loads the model for the next (once, whoever sees it first).
+            with self.restarting:
+                if self.runner is runner:
+                    runner.shutdown(wait=False)
+                    self.start()
+            raise Busy from exc
+        finally:
+            self.slots.release()
+
     def probabilities(self, texts: list[str]) -> list[list[float]]:
         """Per text, calibrated probabilities in LABELS order (the network's alone)."""
         out = []
@@ -141,7 +212,8 @@ class TransformerModel:
 
 @lru_cache(maxsize=1)
 def served_transformer() -> TransformerModel:
-    return TransformerModel(settings.SENTIMENT_TRANSFORMER_DIR, settings.SENTIMENT_THREADS, settings.SENTIMENT_NICE)
+    return TransformerModel(settings.SENTIMENT_TRANSFORMER_DIR, settings.SENTIMENT_THREADS, settings.SENTIMENT_NICE,
+                            settings.SENTIMENT_WORKER)
 
 
 def problem() -> str | None:

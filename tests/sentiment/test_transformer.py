@@ -8,6 +8,8 @@ import csv
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import threading
 
@@ -109,7 +111,7 @@ def test_an_unknown_engine_is_a_clear_400(client, transformer):
 def test_the_thread_budget_is_what_sentiment_threads_says(transformer):
     transformer.SENTIMENT_THREADS = 2
     model = served_transformer()
-    assert model.session.get_session_options().intra_op_num_threads == 2
+    assert model.network.session.get_session_options().intra_op_num_threads == 2
 
 
 def test_requests_past_the_waiting_room_are_refused_at_once(client, transformer):
@@ -274,3 +276,70 @@ def test_evaluate_sentiment_refuses_a_directory_that_is_not_a_transformer_model(
     (model_dir / "tokenizer.json").write_text("{")
     with pytest.raises(CommandError, match="not a transformer sentiment model"):
         call_command("evaluate_sentiment", engine="transformer", holdout=[])
+
+
+@pytest.fixture
+def in_a_process(transformer):
+    """SENTIMENT_WORKER=process: the served model's network in a process of its own (stopped after)."""
+    transformer.SENTIMENT_WORKER = "process"
+    model = served_transformer()
+    yield model
+    model.close()
+
+
+def test_a_worker_process_answers_exactly_as_the_thread_does(client, in_a_process):
+    texts = BULLISH + BEARISH + NEUTRAL
+    alone = TransformerModel(in_a_process.start_args[0])
+    try:
+        assert in_a_process.logits(texts) == alone.logits(texts)
+    finally:
+        alone.close()
+    response = post(client, {"texts": texts, "engine": "transformer"})
+    assert [r["sentiment"] for r in response.json()["results"]] == ["Bullish"] * 3 + ["Bearish"] * 3 + ["Neutral"] * 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own priority is Linux's")
+def test_the_worker_process_runs_below_the_web_process_by_sentiment_nice(in_a_process):
+    pid = in_a_process.runner.submit(os.getpid).result()
+    assert pid != os.getpid()
+    assert in_a_process.runner.submit(os.getpriority, os.PRIO_PROCESS, 0).result() == min(19, os.getpriority(
+        os.PRIO_PROCESS, 0) + in_a_process.start_args[2])
+
+
+def test_a_worker_process_that_dies_is_replaced_and_only_its_request_is_refused(client, in_a_process):
+    os.kill(in_a_process.runner.submit(os.getpid).result(), signal.SIGKILL)
+    response = post(client, {"text": "BTC breaks out to a new high", "engine": "transformer"})
+    assert response.status_code == 503 and response["Retry-After"] == "1"
+    response = post(client, {"text": "BTC breaks out to a new high", "engine": "transformer"})
+    assert response.status_code == 200 and response.json()["sentiment"] == "Bullish"
+
+
+def test_a_directory_that_is_not_a_model_is_refused_by_the_worker_process_with_the_reason(model_dir):
+    (model_dir / "tokenizer.json").write_text("{")
+    with pytest.raises(ValueError, match="tokenizer.json"):
+        TransformerModel(model_dir, worker="process")
+
+
+def test_an_unknown_worker_fails_the_system_check(settings):
+    settings.SENTIMENT_WORKER = "gpu"
+    (error,) = sentiment_engine(None)
+    assert error.id == "sentiment.E006" and "thread, process" in error.msg
+
+
+def test_the_worker_process_does_not_outlive_its_web_process(settings, tmp_path):
+    # A web process that ends without a word (os._exit: no shutdown of its pool) leaves no worker behind.
+    script = ("import os, sys; from pathlib import Path; from sentiment.transformer import TransformerModel; "
+              "m = TransformerModel(Path(sys.argv[1]), worker='process'); "
+              "print(m.runner.submit(os.getpid).result(), flush=True); os._exit(0)")
+    with open(tmp_path / "out", "w") as out:  # a file, not a pipe: a worker left behind would hold a pipe open
+        subprocess.run([sys.executable, "-c", script, str(settings.SENTIMENT_TRANSFORMER_DIR)], stdout=out, timeout=120,
+                       cwd=settings.BASE_DIR, check=True)
+    worker = int((tmp_path / "out").read_text().split()[-1])
+    for _ in range(100):
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        threading.Event().wait(0.1)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail(f"worker {worker} still running 10 s after its web process ended")
