@@ -9,11 +9,14 @@ scored).
 The web process's cores are shared with every other request. A process runs the model on a thread
 of its own, one request at a time, on SENTIMENT_THREADS threads (default 1) that never spin
 waiting for work and run SENTIMENT_NICE (default 10) below the process's others (Linux), so the
-hot reads get the cores first. At most WAITING more requests wait their turn; one more is refused at once (Busy: 503 with
-Retry-After), so requests for this engine never hold more than a few of the process's WEB_THREADS
-threads, whatever a client sends."""
+hot reads get the cores first. With SENTIMENT_WORKER=process that thread hands the texts to a
+process of its own instead (spawned, at the same priority, replaced if it dies). At most WAITING
+more requests wait their turn; one more is refused at once (Busy: 503 with Retry-After), so
+requests for this engine never hold more than a few of the process's WEB_THREADS threads,
+whatever a client sends."""
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -21,7 +24,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,7 @@ from django.conf import settings
 from .domain.engine import LABELS
 from .domain.transformer import calibrated, shown_text
 
+log = logging.getLogger(__name__)
 MODEL_DIR = Path(__file__).resolve().parent / "model" / "transformer"
 WAITING = 3  # requests a process lets wait for the model (100 texts take about 0.8 s)
 
@@ -160,25 +164,27 @@ class TransformerModel:
         self.start()
 
     def start(self) -> None:
+        """A runner with the network loaded; kept only once it answers (a restart that fails leaves
+        the broken runner in place, and the next request tries again)."""
         directory, threads, nice = self.start_args
         if self.worker == "process":
             import multiprocessing
 
-            self.runner = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_start,
-                                              initargs=(str(directory), self.meta.max_tokens, threads, nice))
-            self.run_all = _child_run
+            runner = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_start,
+                                         initargs=(str(directory), self.meta.max_tokens, threads, nice))
+            load, run_all = partial(runner.submit, _child_run, []), _child_run  # loaded, or why not
         else:
-            self.runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment-model",
-                                             initializer=lower_priority, initargs=(nice,))
+            runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment-model", initializer=lower_priority,
+                                        initargs=(nice,))
+            load = partial(runner.submit, Network, directory, self.meta.max_tokens, threads)
+            run_all = None
         try:
-            if self.worker == "process":
-                self.runner.submit(_child_run, []).result()  # loaded, or why not
-            else:
-                self.network = self.runner.submit(Network, directory, self.meta.max_tokens, threads).result()
-                self.run_all = self.network.run_all
+            network = load().result()
         except BaseException:
-            self.close()
+            runner.shutdown(wait=True)
             raise
+        self.runner, self.run_all = runner, run_all or network.run_all
+        self.network = network  # the thread's Network (None in process mode: it lives in the worker)
 
     def close(self) -> None:
         self.runner.shutdown(wait=True)
@@ -196,7 +202,10 @@ class TransformerModel:
             with self.restarting:
                 if self.runner is runner:
                     runner.shutdown(wait=False)
-                    self.start()
+                    try:
+                        self.start()
+                    except Exception:  # the next request tries again
+                        log.exception("the sentiment worker process could not be restarted")
             raise Busy from exc
         finally:
             self.slots.release()

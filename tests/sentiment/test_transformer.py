@@ -343,3 +343,19 @@ def test_the_worker_process_does_not_outlive_its_web_process(settings, tmp_path)
         threading.Event().wait(0.1)
     os.kill(worker, signal.SIGKILL)
     pytest.fail(f"worker {worker} still running 10 s after its web process ended")
+
+
+def test_a_worker_that_cannot_be_replaced_yet_is_tried_again_on_the_next_request(client, model_dir, settings):
+    settings.SENTIMENT_WORKER = "process"
+    model = served_transformer()
+    try:
+        tokenizer = (model_dir / "tokenizer.json").read_bytes()
+        (model_dir / "tokenizer.json").write_text("{")  # the files go bad while the worker runs
+        os.kill(model.runner.submit(os.getpid).result(), signal.SIGKILL)
+        ask = {"text": "BTC breaks out to a new high", "engine": "transformer"}
+        assert post(client, ask).status_code == 503  # died; its replacement cannot load the model
+        (model_dir / "tokenizer.json").write_bytes(tokenizer)
+        assert post(client, ask).status_code == 503  # still the dead one: replaced now
+        assert post(client, ask).status_code == 200
+    finally:
+        served_transformer().close()
