@@ -1,6 +1,5 @@
 """Training and evaluation commands on small labelled files (scikit-learn at build time)."""
 
-import csv
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -9,17 +8,11 @@ from sentiment import training
 from sentiment.domain.engine import Model, analyze
 from sentiment.management.commands.train_sentiment import HOLDOUT
 
+from .labelled import write
+
 NEWS = [("Shares surge after record profit", 1), ("Stock plunges on weak guidance", 0),
         ("Company to hold annual meeting in May", 2)]
 POSTS = [("BTC to the moon, bulls in control", 1), ("ETH dumping, got rekt", 0), ("What wallet do you use?", 2)]
-
-
-def write(path, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["text", "label"])
-        w.writerows(rows)
-    return path
 
 
 def test_extra_rows_weigh_more_than_the_main_corpus():

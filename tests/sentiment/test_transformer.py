@@ -4,7 +4,6 @@ answer as single texts do; a model directory that is not a model stops the proce
 a process lets a bounded number of requests wait for the model, which runs below the process's
 other threads."""
 
-import csv
 import json
 import os
 import shutil
@@ -20,6 +19,8 @@ from django.core.management.base import CommandError, SystemCheckError
 from sentiment.domain.engine import LABELS
 from sentiment.serving import sentiment_engine
 from sentiment.transformer import WAITING, Busy, Meta, TransformerModel, served_transformer
+
+from .labelled import write
 
 URL = "/api/sentiment/analyze"
 BULLISH = [
@@ -253,18 +254,10 @@ def test_it_runs_beside_the_fast_engine_with_the_weight_it_was_trained_with(mode
     assert analyze_texts([BEARISH[0]], "transformer") == analyze_texts([BEARISH[0]], "fast")
 
 
-def labelled_file(path, rows):
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
-
-
 def test_evaluate_sentiment_scores_held_out_posts_with_the_transformer_as_served(tmp_path, transformer, capsys):
     rows = [(t, LABELS.index(label)) for label, texts in [("Bullish", BULLISH), ("Bearish", BEARISH), ("Neutral", NEUTRAL)]
             for t in texts]
-    unseen = labelled_file(tmp_path / "unseen.csv", rows + [(BULLISH[0], LABELS.index("Bearish"))])  # one wrong on purpose
+    unseen = write(tmp_path / "unseen.csv", rows + [(BULLISH[0], LABELS.index("Bearish"))])  # one wrong on purpose
     call_command("evaluate_sentiment", engine="transformer", holdout=[unseen])
     out = capsys.readouterr().out
     recorded = json.loads((transformer.SENTIMENT_TRANSFORMER_DIR / "meta.json").read_text())["figures"]["validation"]

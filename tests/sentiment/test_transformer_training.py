@@ -4,7 +4,6 @@ assembly from PyPI's pieces, and, where torch is installed (.venv-train: `make
 sentiment-transformer`, and CI), a whole `train_sentiment --engine transformer` on a tiny
 random encoder: fine-tuned, exported, quantised, served."""
 
-import csv
 import io
 import json
 import zipfile
@@ -17,6 +16,8 @@ from django.core.management.base import CommandError
 from sentiment import encoders, training
 from sentiment.domain.transformer import blended, calibrated, shown_text
 from sentiment.transformer_training import fit_blend, fit_temperature
+
+from .labelled import write
 
 DATA = training.MODEL_PATH.parent.parent / "data"
 
@@ -129,8 +130,7 @@ def tiny_encoder(tmp_path):
 def test_train_sentiment_builds_a_model_the_server_serves(tmp_path, tiny_encoder, settings):
     rows = training.read_labelled(DATA / "tfns" / "train.csv")
     small = tmp_path / "small.csv"
-    with open(small, "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows([("text", "label"), *list(zip(*rows))[:400]])
+    write(small, list(zip(*rows))[:400])
     out = tmp_path / "model"
     stdout = io.StringIO()
     call_command("train_sentiment", "--engine", "transformer", "--encoder", str(tiny_encoder), "--layers", "1",
