@@ -164,7 +164,8 @@ def test_the_shipped_model_says_what_it_is(settings):
     meta = json.loads((settings.SENTIMENT_TRANSFORMER_DIR / "meta.json").read_text())
     assert Meta.read(settings.SENTIMENT_TRANSFORMER_DIR / "meta.json").labels == list(LABELS)
     assert meta["encoder_licence"] == "Apache-2.0" and "all-mpnet-base-v2" in meta["encoder"]
-    assert meta["figures"]["validation"]["transformer"]["n"] > 1000
+    validation = meta["figures"]["validation"]
+    assert validation["train.csv"]["transformer"]["n"] > 1000 and validation["crypto_posts.csv"]["transformer"]["n"] > 300
     assert (settings.SENTIMENT_TRANSFORMER_DIR / "model.onnx").stat().st_size < 80 * 2**20
 
 
@@ -261,7 +262,7 @@ def test_evaluate_sentiment_scores_held_out_posts_with_the_transformer_as_served
     call_command("evaluate_sentiment", engine="transformer", holdout=[unseen])
     out = capsys.readouterr().out
     recorded = json.loads((transformer.SENTIMENT_TRANSFORMER_DIR / "meta.json").read_text())["figures"]["validation"]
-    assert f'"accuracy": {recorded["transformer"]["accuracy"]}' in out  # the training's figures, first
+    assert f'"accuracy": {recorded["train.csv"]["transformer"]["accuracy"]}' in out  # the training's figures, first
     assert "unseen.csv: the transformer engine as served, n=10" in out and "accuracy 0.900" in out
 
 
