@@ -353,3 +353,12 @@ def test_a_worker_that_cannot_be_replaced_yet_is_tried_again_on_the_next_request
         assert post(client, ask).status_code == 200
     finally:
         served_transformer().close()
+
+
+@pytest.mark.parametrize("figures", ["none", {}, {"validation": 3}])
+def test_evaluate_sentiment_scores_a_model_that_recorded_no_figures(model_dir, tmp_path, figures, capsys):
+    rewrite_meta(model_dir, figures=figures)
+    unseen = write(tmp_path / "unseen.csv", [(BULLISH[0], LABELS.index("Bullish"))])
+    call_command("evaluate_sentiment", engine="transformer", holdout=[unseen])
+    out = capsys.readouterr().out
+    assert "recorded at training" not in out and "unseen.csv: the transformer engine as served, n=1" in out

@@ -66,11 +66,12 @@ class Command(BaseCommand):
 
         directory = settings.SENTIMENT_TRANSFORMER_DIR
         try:
-            recorded = json.loads((directory / "meta.json").read_text()).get("figures", {}).get("validation")
-            serving.analyze_texts(["warm-up"], "transformer")
+            serving.analyze_texts(["warm-up"], "transformer")  # loads the model: its meta.json is an object
         except (*NOT_A_MODEL, ImportError) as exc:
             raise CommandError(f"{directory} is not a transformer sentiment model ({exc})") from exc
-        if recorded:
+        figures = json.loads((directory / "meta.json").read_text()).get("figures")
+        recorded = figures.get("validation") if isinstance(figures, dict) else None
+        if isinstance(recorded, dict):
             self.stdout.write(f"{directory}: recorded at training, on {recorded.get('rows', 'held-out rows')}")
             self.stdout.write(json.dumps({k: v for k, v in recorded.items() if k != "rows"}, indent=1))
         for path in holdout:
