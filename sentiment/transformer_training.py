@@ -310,8 +310,8 @@ def build(
     and of each extra file): first a run without that fold, exported and scored as served; on its
     held-out rows the temperature is fitted, and the fast engine's weight beside the transformer
     (its score cross-fitted: each half scored with a weight fitted on the other), each file scored
-    on its own. Then the same recipe on
-    every row makes the model shipped. `holdout` sets are scored by it, never trained on."""
+    on its own. Then the same recipe on every row makes the model shipped. `holdout` sets are
+    scored by it, never trained on."""
     from . import training
     from .domain.engine import Model
     from .transformer import TransformerModel
@@ -351,6 +351,8 @@ def build(
         for name, (_, set_labels) in held.items():
             part = slice(start, start + len(set_labels))
             start = part.stop
+            if not set_labels:  # a file too small to have rows in every fold
+                continue
             figures["validation"][name] = {
                 "transformer": _brief(scores(set_labels, logits[part])),
                 "fast engine (same training rows)": _brief(scores(set_labels, fast[part])),
