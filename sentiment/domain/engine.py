@@ -83,15 +83,10 @@ def analyze(text: str, model: Model | None = None, beside: list[float] | None = 
     probs = model.probabilities(features_of(tokens, hits))
     if beside is not None:
         probs = blended(beside, probs, weight)
-    return analysis(probs, count_keywords(hits))
-
-
-def analysis(probs: list[float], keywords: dict[str, int]) -> Analysis:
-    """The answer from probabilities in LABELS order."""
     best = max(range(3), key=probs.__getitem__)
     return Analysis(
         sentiment=LABELS[best],
         confidence=round(probs[best], 4),
-        keywords=keywords,
+        keywords=count_keywords(hits),
         probabilities={label: round(p, 4) for label, p in zip(LABELS, probs)},
     )
