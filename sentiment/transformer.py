@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -172,19 +172,19 @@ class TransformerModel:
 
             runner = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_start,
                                          initargs=(str(directory), self.meta.max_tokens, threads, nice))
-            load, run_all = partial(runner.submit, _child_run, []), _child_run  # loaded, or why not
+            loading = runner.submit(_child_run, [])  # loaded, or why not
         else:
             runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment-model", initializer=lower_priority,
                                         initargs=(nice,))
-            load = partial(runner.submit, Network, directory, self.meta.max_tokens, threads)
-            run_all = None
+            loading = runner.submit(Network, directory, self.meta.max_tokens, threads)
         try:
-            network = load().result()
+            loaded = loading.result()
         except BaseException:
             runner.shutdown(wait=True)
             raise
-        self.runner, self.run_all = runner, run_all or network.run_all
-        self.network = network  # the thread's Network (None in process mode: it lives in the worker)
+        # The thread's Network; None with a worker process, which holds its own.
+        self.network = loaded if isinstance(loaded, Network) else None
+        self.runner, self.run_all = runner, self.network.run_all if self.network else _child_run
 
     def close(self) -> None:
         self.runner.shutdown(wait=True)
