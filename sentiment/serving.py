@@ -2,7 +2,6 @@
 wrote), else the bundled one. Loaded once per process; a file that is not a model is refused
 at start, by the system check below and by the ASGI application's warm-up."""
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -87,8 +86,9 @@ def blend_mismatch() -> list[Warning]:
     meta = Meta.read(settings.SENTIMENT_TRANSFORMER_DIR / "meta.json")
     if not meta.fast_weight or meta.fast_model_sha256 is None:
         return []
-    with open(model_path(), "rb") as fh:
-        served = hashlib.file_digest(fh, "sha256").hexdigest()
+    from .encoders import sha256  # the digest train_sentiment recorded
+
+    served = sha256(model_path())
     if served == meta.fast_model_sha256:
         return []
     return [Warning(f"SENTIMENT_ENGINE=transformer: its fast_weight ({meta.fast_weight}) was fitted beside another fast model "
