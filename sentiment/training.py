@@ -71,6 +71,13 @@ def save(model: Model, path: Path = MODEL_PATH, meta: dict | None = None) -> Non
         json.dump(data, fh, separators=(",", ":"), sort_keys=True)
 
 
+def trained_on(path: Path = MODEL_PATH) -> list[str]:
+    """The names of the files a saved model was trained on, as its meta records them ([] if it does not)."""
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        named = json.load(fh).get("meta", {}).get("trained_on", [])
+    return [n for n in named if isinstance(n, str)] if isinstance(named, list) else []
+
+
 def scores(truth: list[int], predicted: list[int]) -> dict:
     """Accuracy, macro-F1 and per-class precision/recall/F1."""
     out = {"n": len(truth), "accuracy": sum(t == p for t, p in zip(truth, predicted)) / max(1, len(truth))}

@@ -62,6 +62,21 @@ def test_the_blend_weight_is_fitted_and_its_score_cross_fitted():
     assert weight <= 0.2 and np.mean(np.array(answers) == truth) > 0.9
 
 
+def test_each_file_counts_the_same_in_the_blend_weight_whatever_its_rows():
+    rng = np.random.default_rng(2)
+    # 2,000 news tweets the fast engine helps with, 200 posts where it misleads a good transformer.
+    tweets, posts = rng.integers(0, 3, size=2000), rng.integers(0, 3, size=200)
+    transformer = np.vstack([np.eye(3)[tweets] * 0.3 + rng.dirichlet([1, 1, 1], size=2000) * 0.7,
+                             np.eye(3)[posts] * 0.6 + rng.dirichlet([1, 1, 1], size=200) * 0.4])
+    fast = np.vstack([np.eye(3)[tweets] * 0.6 + rng.dirichlet([1, 1, 1], size=2000) * 0.4,
+                      np.eye(3)[(posts + 1) % 3] * 0.6 + rng.dirichlet([1, 1, 1], size=200) * 0.4])
+    truth = list(tweets) + list(posts)
+    pooled, _ = fit_blend(transformer, fast, truth)
+    per_file, answers = fit_blend(transformer, fast, truth, [0] * 2000 + [1] * 200)
+    assert per_file < pooled
+    assert np.mean(np.array(answers[2000:]) == posts) > 0.9  # the posts keep the transformer's answers
+
+
 def test_the_validation_fold_is_evaluate_sentiments_stratified_fold():
     labels = [0] * 50 + [1] * 30 + [2] * 20
     fold = training.fold_assignment(labels, 5)
@@ -138,11 +153,13 @@ def test_train_sentiment_builds_a_model_the_server_serves(tmp_path, tiny_encoder
     meta = json.loads((out / "meta.json").read_text())
     validation = meta["figures"]["validation"]
     assert validation["small.csv"]["transformer"]["n"] == 80  # fold 0 of 400
-    posts = len(training.read_labelled(DATA / "crypto_posts.csv")[0])
-    assert abs(validation["crypto_posts.csv"]["both (weight cross-fitted)"]["n"] - posts / 5) < 3  # and of the posts
+    posts, hard = (len(training.read_labelled(DATA / name)[0]) for name in ("crypto_posts.csv", "crypto_posts_hard.csv"))
+    for name, n in (("crypto_posts.csv", posts), ("crypto_posts_hard.csv", hard)):  # and of each file of posts
+        assert abs(validation[name]["both (weight cross-fitted)"]["n"] - n / 5) < 3
     assert 0 < meta["temperature"] and 0 <= meta["fast_weight"] <= 1
     assert meta["figures"]["crypto_holdout.csv"]["engine"]["n"] == 100
-    assert meta["rows"] == 400 + posts  # the shipped model: every row
+    assert meta["rows"] == 400 + posts + hard  # the shipped model: every row
+    assert meta["trained_on"] == ["small.csv", "crypto_posts.csv", "crypto_posts_hard.csv"]
 
     from sentiment.serving import analyze_texts
     from sentiment.transformer import served_transformer
