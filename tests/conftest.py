@@ -1,5 +1,8 @@
+import json
 import subprocess
 import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.cache import cache
@@ -68,3 +71,47 @@ class OwnRedis:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+class Receiver:
+    """A webhook receiver on loopback: answers `status` after `delay` seconds, records each request."""
+
+    def __init__(self):
+        self.status, self.delay, self.requests = 200, 0.0, []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append({"headers": dict(self.headers), "body": body, "path": self.path})
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                try:
+                    self.send_response(receiver.status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the client gave up waiting
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def payloads(self) -> list[dict]:
+        return [json.loads(r["body"]) for r in self.requests]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver that behaves (tests/alerts, tests/security)."""
+    r = Receiver()
+    yield r
+    r.close()

@@ -1,8 +1,3 @@
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from alerts import services
@@ -52,46 +47,3 @@ def eager_celery():
 
 def new_key(name: str = "alice") -> tuple[ApiKey, str]:
     return key_services.create_key(name, "standard")
-
-
-class Receiver:
-    """A webhook receiver on loopback: answers `status` after `delay` seconds, records each request."""
-
-    def __init__(self):
-        self.status, self.delay, self.requests = 200, 0.0, []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append({"headers": dict(self.headers), "body": body, "path": self.path})
-                if receiver.delay:
-                    time.sleep(receiver.delay)
-                try:
-                    self.send_response(receiver.status)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                except OSError:
-                    pass  # the client gave up waiting
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def payloads(self) -> list[dict]:
-        return [json.loads(r["body"]) for r in self.requests]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()

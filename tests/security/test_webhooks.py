@@ -26,7 +26,7 @@ from market.domain.alerts import AlertSpec
 from market.domain.prices import Quote
 from market.prices import record_quotes
 from market.schedule import beat_schedule
-from tests.alerts.conftest import Receiver, new_key, tracked  # noqa: F401  (tracked: the seeded markets, autouse)
+from tests.alerts.conftest import new_key, tracked  # noqa: F401  (tracked: the seeded markets, autouse)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,14 +41,6 @@ def _webhook_settings(settings):
     services.forget_indexes()
     yield
     services.forget_indexes()
-
-
-@pytest.fixture
-def receiver():
-    """A receiver that behaves (tests/alerts' own)."""
-    r = Receiver()
-    yield r
-    r.close()
 
 
 class Tarpit:
