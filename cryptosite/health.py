@@ -155,7 +155,7 @@ class HealthView(APIView):
 
 class _ScrapeTime:
     """Read when /metrics is scraped: how old each tracked market's newest price is, and how many
-    tasks wait in Celery's queue."""
+    tasks wait in each of Celery's queues."""
 
     def collect(self):
         age = GaugeMetricFamily("cryptosite_price_age_seconds", "Age of the newest stored price", labels=["source", "symbol"])
@@ -163,12 +163,16 @@ class _ScrapeTime:
         for tick in selectors.latest_ticks(selectors.tracked_by_source()):
             age.add_metric([tick.source, tick.symbol], max(0.0, (now - tick.received_ms) / 1000))
         yield age
-        queue = GaugeMetricFamily("cryptosite_celery_queue_depth", "Tasks waiting in the Celery queue")
+        queue = GaugeMetricFamily("cryptosite_celery_queue_depth", "Tasks waiting in a Celery queue",
+                                  labels=["queue"])
         try:  # over the broker's pooled client, as /health's check (no connection opened per scrape)
             prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
-            queue.add_metric([], _redis_client(settings.CELERY_BROKER_URL).llen(f"{prefix}{settings.CELERY_TASK_DEFAULT_QUEUE}"))
-        except Exception:  # the broker is down: /health says so; the depth is unknown
-            pass
+            client = _redis_client(settings.CELERY_BROKER_URL)
+            depths = {spec["alias"]: client.llen(f"{prefix}{name}") for name, spec in settings.CELERY_TASK_QUEUES.items()}
+        except Exception:  # the broker is down: /health says so; the depths are unknown
+            depths = {}
+        for alias, depth in depths.items():  # "tasks" (polls, sweeps), "webhooks" (deliveries)
+            queue.add_metric([alias], depth)
         yield queue
         # Who holds what, deployment-wide (read from the leases in Redis): one series per held feed.
         held = GaugeMetricFamily("cryptosite_feed_holder", "1 for the ingest instance holding the exchange's live feed",

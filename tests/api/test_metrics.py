@@ -48,7 +48,24 @@ async def test_requests_prices_and_queue_are_measured_for_this_machine(settings)
     assert value(text, price) == value(before, price) + 1 and value(text, bad) == value(before, bad) + 1
     assert 'cryptosite_http_request_duration_seconds_bucket{endpoint="/api/market/price",le="0.5"}' in text
     assert 1.5 < value(text, 'cryptosite_price_age_seconds{source="binance",symbol="BTC"}') < 60
-    assert "cryptosite_celery_queue_depth " in text and "cryptosite_websocket_connections " in text
+    assert "cryptosite_websocket_connections " in text
+
+
+async def test_each_celery_queue_has_its_depth(settings):
+    import redis
+
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    webhooks = f"{prefix}{settings.ALERT_WEBHOOK_QUEUE}"
+    broker.rpush(webhooks, "a", "b", "c")  # three deliveries waiting, no poll
+    try:
+        async with client_from("127.0.0.1") as local:
+            text = (await local.get("/metrics")).text
+    finally:
+        broker.delete(webhooks)
+        broker.close()
+    assert value(text, 'cryptosite_celery_queue_depth{queue="webhooks"}') == 3
+    assert 'cryptosite_celery_queue_depth{queue="tasks"} 0.0' in text
 
 
 async def test_other_machines_need_the_token(settings):
