@@ -101,15 +101,17 @@ def predict(model: Model, texts: list[str]) -> list[int]:
 
 def training_set(
     datasets: dict[str, tuple[list[str], list[int]]], extra_weight: float = EXTRA_WEIGHT,
+    file_weights: dict[str, float] | None = None,
 ) -> tuple[list[str], list[int], list[float]]:
-    """Concatenate datasets; the first is the main corpus, the others weigh `extra_weight` a row."""
+    """Concatenate datasets; the first is the main corpus, the others weigh `extra_weight` a row
+    (or what `file_weights` says for that dataset's name)."""
     texts: list[str] = []
     labels: list[int] = []
     weights: list[float] = []
-    for n, (t, l) in enumerate(datasets.values()):
+    for n, (name, (t, l)) in enumerate(datasets.items()):
         texts += t
         labels += l
-        weights += [1.0 if n == 0 else extra_weight] * len(t)
+        weights += [1.0 if n == 0 else (file_weights or {}).get(name, extra_weight)] * len(t)
     return texts, labels, weights
 
 

@@ -42,6 +42,7 @@ class Recipe:
     threads: int = 2
     seed: int = 0
     extra_weight: float = EXTRA_WEIGHT  # a row of the extra files (the project's posts) against one news tweet
+    file_weights: tuple[tuple[str, float], ...] = ()  # (file name, weight): a row of that extra file instead
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -340,7 +341,7 @@ def build(
         held_texts = [t for set_texts, _ in held.values() for t in set_texts]
         held_labels = [k for _, set_labels in held.values() for k in set_labels]
         held_files = [n for n, (_, set_labels) in enumerate(held.values()) for _ in set_labels]
-        rows = training.training_set(rest, recipe.extra_weight)
+        rows = training.training_set(rest, recipe.extra_weight, dict(recipe.file_weights))
         log(f"validation run: {len(rows[0])} rows; held out (fold {validation_fold} of {folds}): "
             + ", ".join(f"{len(set_labels)} of {name}" for name, (_, set_labels) in held.items()))
         tuned = fine_tune(encoder, *rows, recipe, watch=held, log=log)
@@ -374,7 +375,7 @@ def build(
         figures["validation"].update(temperature=temperature, fast_weight=fast_weight,
                                      seconds=round(time.perf_counter() - started))
         log(f"validation: {figures['validation']}")
-    rows = training.training_set({"main": main, **extras}, recipe.extra_weight)
+    rows = training.training_set({"main": main, **extras}, recipe.extra_weight, dict(recipe.file_weights))
     log(f"shipped model: {len(rows[0])} rows")
     final_started = time.perf_counter()
     tuned = fine_tune(encoder, *rows, recipe, log=log)

@@ -20,6 +20,11 @@ def test_extra_rows_weigh_more_than_the_main_corpus():
                                                     "posts": ([t for t, _ in POSTS], [l for _, l in POSTS])})
     assert texts[:3] == [t for t, _ in NEWS] and labels[3:] == [l for _, l in POSTS]
     assert weights == [1.0] * 3 + [training.EXTRA_WEIGHT] * 3
+    # A file of its own weight (the transformer's hard posts).
+    _, _, weights = training.training_set({"news": ([t for t, _ in NEWS], [l for _, l in NEWS]),
+                                           "posts": ([t for t, _ in POSTS], [l for _, l in POSTS]),
+                                           "hard": (["not a bear trap, a bear market"], [0])}, 3.0, {"hard": 1.5})
+    assert weights == [1.0] * 3 + [3.0] * 3 + [1.5]
 
 
 def test_train_command_writes_a_model_the_engine_loads(tmp_path, capsys):

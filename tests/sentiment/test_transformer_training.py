@@ -127,6 +127,13 @@ def test_the_transformer_never_trains_on_the_held_out_posts():
         call_command("train_sentiment", "--engine", "transformer", "--extra", str(DATA / "crypto_holdout.csv"))
 
 
+@pytest.mark.parametrize("weight", ["heavy", "0", "1000"])
+def test_a_bad_file_weight_is_refused_before_anything_is_fetched_or_trained(weight):
+    pytest.importorskip("torch")
+    with pytest.raises(CommandError, match="--file-weight"):
+        call_command("train_sentiment", "--engine", "transformer", "--file-weight", "crypto_posts_hard.csv", weight)
+
+
 @pytest.fixture
 def tiny_encoder(tmp_path):
     """A 2-layer MPNet with random weights and all-mpnet-base-v2's tokenizer (from the shipped model)."""
@@ -160,6 +167,7 @@ def test_train_sentiment_builds_a_model_the_server_serves(tmp_path, tiny_encoder
     assert meta["figures"]["crypto_holdout.csv"]["engine"]["n"] == 100
     assert meta["rows"] == 400 + posts + hard  # the shipped model: every row
     assert meta["trained_on"] == ["small.csv", "crypto_posts.csv", "crypto_posts_hard.csv"]
+    assert meta["recipe"]["extra_weight"] == 3 and meta["recipe"]["file_weights"] == [["crypto_posts_hard.csv", 1.0]]
 
     from sentiment.serving import analyze_texts
     from sentiment.transformer import served_transformer
