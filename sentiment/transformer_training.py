@@ -252,36 +252,29 @@ def fit_temperature(logits: np.ndarray, labels: list[int]) -> float:
 WEIGHTS = [round(0.1 * k, 1) for k in range(11)]
 
 
-def _best_weight(transformer: np.ndarray, fast: np.ndarray, truth: np.ndarray, groups: np.ndarray) -> float:
-    """The fast engine's weight in the average of probabilities with the best macro-F1, averaged over
-    the groups (the training files: each goal counts the same, however many rows its file has; ties:
-    the smaller weight)."""
+def _best_weight(transformer: np.ndarray, fast: np.ndarray, truth: np.ndarray) -> float:
+    """The fast engine's weight in the average of probabilities with the best macro-F1 (ties: the smaller)."""
     from .training import scores as label_scores
 
     def f1(w: float) -> float:
-        answers = ((1 - w) * transformer + w * fast).argmax(1)
-        return float(np.mean([label_scores(list(truth[groups == g]), list(answers[groups == g]))["macro_f1"]
-                              for g in np.unique(groups)]))
+        return label_scores(list(truth), list(((1 - w) * transformer + w * fast).argmax(1)))["macro_f1"]
 
     return max(WEIGHTS, key=lambda w: (round(f1(w), 6), -w))
 
 
-def fit_blend(transformer: np.ndarray, fast: np.ndarray, labels: list[int], groups: list[int] | None = None,
-              seed: int = 0) -> tuple[float, list[int]]:
+def fit_blend(transformer: np.ndarray, fast: np.ndarray, labels: list[int], seed: int = 0) -> tuple[float, list[int]]:
     """The fast engine's weight beside the transformer (fitted on all the held-out rows) and, per
     row, the label a weight fitted on the other half of them gives: two-fold cross-fitting, so the
-    blend's score is not flattered by its own fit. `groups` (a file's number per row; one group if
-    None) makes each file's macro-F1 count the same in the fit."""
+    blend's score is not flattered by its own fit."""
     truth = np.asarray(labels)
-    group = np.zeros(len(truth), dtype=int) if groups is None else np.asarray(groups)
     halves = np.arange(len(truth)) % 2
     np.random.default_rng(seed).shuffle(halves)
     predicted = np.zeros(len(truth), dtype=int)
     for half in (0, 1):
         fit_rows, score_rows = halves != half, halves == half
-        w = _best_weight(transformer[fit_rows], fast[fit_rows], truth[fit_rows], group[fit_rows])
+        w = _best_weight(transformer[fit_rows], fast[fit_rows], truth[fit_rows])
         predicted[score_rows] = ((1 - w) * transformer[score_rows] + w * fast[score_rows]).argmax(1)
-    return _best_weight(transformer, fast, truth, group), [int(k) for k in predicted]
+    return _best_weight(transformer, fast, truth), [int(k) for k in predicted]
 
 
 def _fast_probabilities(model, texts: list[str]) -> np.ndarray:
@@ -340,7 +333,6 @@ def build(
                           [set_labels[i] for i, f in fold.items() if f == validation_fold])
         held_texts = [t for set_texts, _ in held.values() for t in set_texts]
         held_labels = [k for _, set_labels in held.values() for k in set_labels]
-        held_files = [n for n, (_, set_labels) in enumerate(held.values()) for _ in set_labels]
         rows = training.training_set(rest, recipe.extra_weight, dict(recipe.file_weights))
         log(f"validation run: {len(rows[0])} rows; held out (fold {validation_fold} of {folds}): "
             + ", ".join(f"{len(set_labels)} of {name}" for name, (_, set_labels) in held.items()))
@@ -351,14 +343,12 @@ def build(
             logits = np.array(served.logits(held_texts))
             served.close()
         del tuned
-        # Calibration: fitted on every held-out row. The fast engine's weight: on the mean of the
-        # files' macro-F1, so the 345 posts count as much as the 1,909 news tweets.
+        # Calibration and the fast engine's weight: fitted on every held-out row, tweets and posts.
         temperature = fit_temperature(logits, held_labels)
         scaled = np.exp((logits - logits.max(1, keepdims=True)) / temperature)
-        fast_rest = {name: rows for name, rows in rest.items() if fast_files is None or name in fast_files}
+        fast_rest = {name: part for name, part in rest.items() if fast_files is None or name in fast_files}
         fast = _fast_probabilities(training.train(fast_rest), held_texts)
-        fast_weight, blended = fit_blend(scaled / scaled.sum(1, keepdims=True), fast, held_labels, held_files,
-                                         recipe.seed)
+        fast_weight, blended = fit_blend(scaled / scaled.sum(1, keepdims=True), fast, held_labels, recipe.seed)
         figures["validation"] = {"rows": f"fold {validation_fold} of {folds} of each training file, never trained on "
                                          "in this run"}
         start = 0
@@ -369,7 +359,7 @@ def build(
                 continue
             figures["validation"][name] = {
                 "transformer": _brief(scores(set_labels, logits[part])),
-                "fast engine (same folds of its files)": _brief(scores(set_labels, fast[part])),
+                "fast engine (same training rows)": _brief(scores(set_labels, fast[part])),
                 "both (weight cross-fitted)": _brief(training.scores(set_labels, blended[part])),
             }
         figures["validation"].update(temperature=temperature, fast_weight=fast_weight,

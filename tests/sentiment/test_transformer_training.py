@@ -62,21 +62,6 @@ def test_the_blend_weight_is_fitted_and_its_score_cross_fitted():
     assert weight <= 0.2 and np.mean(np.array(answers) == truth) > 0.9
 
 
-def test_each_file_counts_the_same_in_the_blend_weight_whatever_its_rows():
-    rng = np.random.default_rng(2)
-    # 2,000 news tweets the fast engine helps with, 200 posts where it misleads a good transformer.
-    tweets, posts = rng.integers(0, 3, size=2000), rng.integers(0, 3, size=200)
-    transformer = np.vstack([np.eye(3)[tweets] * 0.3 + rng.dirichlet([1, 1, 1], size=2000) * 0.7,
-                             np.eye(3)[posts] * 0.6 + rng.dirichlet([1, 1, 1], size=200) * 0.4])
-    fast = np.vstack([np.eye(3)[tweets] * 0.6 + rng.dirichlet([1, 1, 1], size=2000) * 0.4,
-                      np.eye(3)[(posts + 1) % 3] * 0.6 + rng.dirichlet([1, 1, 1], size=200) * 0.4])
-    truth = list(tweets) + list(posts)
-    pooled, _ = fit_blend(transformer, fast, truth)
-    per_file, answers = fit_blend(transformer, fast, truth, [0] * 2000 + [1] * 200)
-    assert per_file < pooled
-    assert np.mean(np.array(answers[2000:]) == posts) > 0.9  # the posts keep the transformer's answers
-
-
 def test_the_validation_fold_is_evaluate_sentiments_stratified_fold():
     labels = [0] * 50 + [1] * 30 + [2] * 20
     fold = training.fold_assignment(labels, 5)
@@ -127,11 +112,26 @@ def test_the_transformer_never_trains_on_the_held_out_posts():
         call_command("train_sentiment", "--engine", "transformer", "--extra", str(DATA / "crypto_holdout.csv"))
 
 
-@pytest.mark.parametrize("weight", ["heavy", "0", "1000"])
-def test_a_bad_file_weight_is_refused_before_anything_is_fetched_or_trained(weight):
+@pytest.mark.parametrize("name,weight", [("crypto_posts.csv", "heavy"), ("crypto_posts.csv", "0"),
+                                         ("crypto_posts.csv", "1000"), ("crypto_posts_hard.csv", "1")])
+def test_a_bad_file_weight_is_refused_before_anything_is_fetched_or_trained(name, weight):
     pytest.importorskip("torch")
-    with pytest.raises(CommandError, match="--file-weight"):
-        call_command("train_sentiment", "--engine", "transformer", "--file-weight", "crypto_posts_hard.csv", weight)
+    with pytest.raises(CommandError, match="--file-weight"):  # the last: not a file trained on
+        call_command("train_sentiment", "--engine", "transformer", "--file-weight", name, weight)
+
+
+def test_the_defaults_rebuild_the_shipped_model_from_the_files_it_was_trained_on():
+    import argparse
+
+    from sentiment.management.commands.train_sentiment import TFNS, Command
+    from sentiment.transformer import MODEL_DIR
+
+    parser = argparse.ArgumentParser()
+    Command().add_arguments(parser)
+    defaults = parser.parse_args([])
+    meta = json.loads((MODEL_DIR / "meta.json").read_text())
+    assert meta["trained_on"] == [TFNS, *(p.name for p in defaults.extra)]
+    assert meta["recipe"]["extra_weight"] == defaults.extra_weight and defaults.file_weight == []
 
 
 @pytest.fixture
@@ -156,7 +156,8 @@ def test_train_sentiment_builds_a_model_the_server_serves(tmp_path, tiny_encoder
     out = tmp_path / "model"
     stdout = io.StringIO()
     call_command("train_sentiment", "--engine", "transformer", "--encoder", str(tiny_encoder), "--layers", "1",
-                 "--epochs", "1", "--data", str(small), "--out", str(out), stdout=stdout)
+                 "--epochs", "1", "--data", str(small), "--out", str(out), "--extra", str(DATA / "crypto_posts.csv"),
+                 str(DATA / "crypto_posts_hard.csv"), "--file-weight", "crypto_posts_hard.csv", "1", stdout=stdout)
     meta = json.loads((out / "meta.json").read_text())
     validation = meta["figures"]["validation"]
     assert validation["small.csv"]["transformer"]["n"] == 80  # fold 0 of 400
