@@ -1,7 +1,8 @@
 """The sandbox exchange's live feeds: a loopback WebSocket server speaking Binance's combined
-streams (/binance/stream), Coinbase Exchange's feed (/coinbase), Kraken's v2 API (/kraken/v2) and
-OKX's public v5 API (/okx/ws/v5/public, sandbox.okx_feed) over the same simulated market as the
-sandbox's REST API, with fault switches.
+streams (/binance/stream), Coinbase Exchange's feed (/coinbase), Kraken's v2 API (/kraken/v2), OKX's
+public v5 API (/okx/ws/v5/public, sandbox.okx_feed) and Bybit's public v5 spot stream
+(/bybit/v5/public/spot, sandbox.bybit_feed) over the same simulated market as the sandbox's REST
+API, with fault switches.
 
 Every market trades every `trade_period` seconds (the price the REST API prints at that moment;
 trade ids grow by one per trade and market, shared by every connection), and candles are pushed
@@ -30,7 +31,7 @@ from websockets.exceptions import ConnectionClosed
 
 from market.domain.timeframes import TIMEFRAMES, align
 
-from . import okx_feed
+from . import bybit_feed, okx_feed
 from .faults import FeedFaults
 from .server import Market, fmt8
 
@@ -38,7 +39,11 @@ log = logging.getLogger(__name__)
 
 KRAKEN_INTERVALS = {1: "1m", 5: "5m", 15: "15m", 30: "30m", 60: "1h", 240: "4h", 1440: "1d", 10080: "1w", 21600: None}
 GARBAGE = '{"stream": "btcusdt@aggTrade", "data": {"e": \x00'
-EXCHANGES = ("binance", "coinbase", "kraken", "okx")
+EXCHANGES = ("binance", "coinbase", "kraken", "okx", "bybit")
+# The exchanges served at one path only (the others take any path under their name).
+PATHS = {"okx": "/okx/ws/v5/public", "bybit": "/bybit/v5/public/spot"}
+# The exchanges whose client frames a module of their own answers: request(server, client, raw).
+REQUESTS = {"okx": okx_feed.request, "bybit": bybit_feed.request}
 
 
 def _iso(ms: int) -> str:
@@ -55,7 +60,7 @@ class Client:
 
     def __init__(self, ws: ServerConnection, exchange: str):
         self.ws, self.exchange = ws, exchange
-        self.trades: set[str] = set()  # our symbols (OKX: its instIds)
+        self.trades: set[str] = set()  # our symbols (OKX: its instIds; Bybit: its topics)
         self.candles: set[tuple[str, str]] = set()  # (symbol, timeframe)
         self.last_open: dict[tuple[str, str], int] = {}
 
@@ -97,7 +102,7 @@ class FeedServer:
     async def handler(self, ws: ServerConnection) -> None:
         url = urlparse(ws.request.path)
         exchange = url.path.strip("/").split("/")[0]
-        if exchange not in EXCHANGES or (exchange == "okx" and url.path.rstrip("/") != "/okx/ws/v5/public"):
+        if exchange not in EXCHANGES or PATHS.get(exchange, url.path.rstrip("/")) != url.path.rstrip("/"):
             await ws.close(1008, "unknown path")
             return
         if self.faults.mode(exchange) == "drop":
@@ -116,8 +121,8 @@ class FeedServer:
             async for raw in ws:
                 if self.faults.mode(exchange) == "stall":
                     continue
-                if exchange == "okx":
-                    await okx_feed.request(self, client, raw)
+                if exchange in REQUESTS:
+                    await REQUESTS[exchange](self, client, raw)
                     continue
                 try:
                     message = json.loads(raw)
@@ -282,6 +287,8 @@ class FeedServer:
             return self._coinbase_match(symbol, trade_id, now)
         if exchange == "okx":
             return okx_feed.trade(self.market, symbol, trade_id, now)
+        if exchange == "bybit":
+            return bybit_feed.trade(self.market, symbol, trade_id, now)
         return {"channel": "trade", "type": "update", "data": [{
             "symbol": self.kraken_pair(symbol), "side": "buy", "price": _num(self.market.price("kraken", symbol)),
             "qty": 0.01, "ord_type": "market", "trade_id": trade_id, "timestamp": _iso(now)}]}

@@ -1,0 +1,196 @@
+"""Bybit's live feed through ccxt.pro's bybit (ingest.ccxt_connection) against the sandbox's Bybit
+public v5 spot stream (sandbox.bybit_feed) and REST API, the real database and Redis, in this process:
+trades are stored and published at the exchange's exact prices; a quiet market is probed with ccxt's
+own ping and stays live; markets added or removed are subscribed and unsubscribed. And the stream as
+Bybit documents it, spoken by hand: a bad topic is refused with Bybit's error shape and changes
+nothing, ccxt.pro rejects the subscription on that answer, a ping is answered with the spot pong."""
+
+import asyncio
+import json
+from decimal import Decimal as D
+
+import pytest
+from ccxt.base.errors import ExchangeError
+from channels.layers import get_channel_layer
+from websockets.asyncio.client import connect
+
+from market import aio, selectors
+from market.exchanges import get_exchange
+from market.feeds import CcxtFeed
+from market.models import PriceTick, TrackedMarket
+from market.selectors import now_ms
+from sandbox import simulation as sim
+from sandbox.feeds import start_feed_server
+from serving import ccxt_client
+from streaming.groups import price_group
+from tests.ingest.test_ccxt_feed import db
+from tests.ingest.test_exchange import Running, track, until
+
+PATH = "/bybit/v5/public/spot"
+
+
+def serve_bybit(sandbox, settings, trade_period: float):
+    handler = sandbox.RequestHandlerClass
+    server = start_feed_server(handler.market, handler.feed_faults, trade_period=trade_period, candle_period=0.3)
+    settings.EXCHANGE_FEED_URLS = {"bybit": f"ws://127.0.0.1:{server.port}{PATH}"}
+    settings.EXCHANGES = ["bybit"]
+    settings.POLL_INTERVAL = 1.0
+    settings.TICK_MIN_INTERVAL = 0.5
+    settings.FEED_RECONNECT_MAX_SECONDS = 1.0
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bybit_feed(sandbox, settings):
+    yield from serve_bybit(sandbox, settings, 0.1)
+
+
+@pytest.fixture
+def quiet_bybit_feed(sandbox, settings):
+    yield from serve_bybit(sandbox, settings, 3600.0)  # no market ever trades
+
+
+def stored(symbol: str) -> list[tuple[int, D]]:
+    return [(int(t.timestamp.timestamp() * 1000), t.price)
+            for t in PriceTick.objects.filter(source="bybit", symbol=symbol).order_by("id")]
+
+
+def subscribed(server) -> set[str]:
+    """The symbols the sandbox's Bybit connections are subscribed to (in any topic)."""
+    return {topic.partition(".")[2] for client in list(server.clients) if client.exchange == "bybit" for topic in client.trades}
+
+
+WATCHES = ["watchTradesForSymbols", "watchTrades", "watchTickers", "watchTicker"]
+
+
+@pytest.fixture(params=WATCHES)
+def watch(request, monkeypatch):
+    """Each watch ccxt.pro's bybit offers, as if it were the best the exchange had."""
+    monkeypatch.setattr(CcxtFeed, "watch_method", lambda self, has: request.param if has.get(request.param) else None)
+    return request.param
+
+
+# --- through the ingest ---------------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+async def test_bybit_prices_are_stored_and_published_at_the_exchanges_exact_prices(bybit_feed, sandbox, watch):
+    await db(track, "bybit", "BTC", "DOGE")
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(price_group("bybit", "BTC"), channel)
+    async with Running("bybit") as exchange:
+        await until(lambda: len(stored("BTC")) >= 4 and len(stored("DOGE")) >= 4)
+        await until(lambda: "bybit" in selectors.live_feeds(), 5)
+        published = await asyncio.wait_for(layer.receive(channel), 5)
+        assert published["data"]["symbol"] == "BTC" and published["data"]["source"] == "bybit"
+        assert exchange.live_since is not None and exchange.connections[0].kind == watch
+        assert subscribed(bybit_feed) == {"BTCUSDT", "DOGEUSDT"}
+    market = sandbox.RequestHandlerClass.market
+    for symbol in ("BTC", "DOGE"):
+        ticks = await db(stored, symbol)
+        stamps = [t for t, _ in ticks]
+        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+        for stamp, price in ticks:  # what the sandbox printed at that moment, to the last digit
+            printed = {market.scale("bybit", symbol, sim.price(symbol, stamp + late)) for late in range(20)}
+            assert price in printed, (symbol, stamp, price)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_quiet_bybit_market_is_probed_with_ccxts_ping_and_stays_live(quiet_bybit_feed, sandbox):
+    """No trade for three poll intervals: ccxt's own ping ({"op": "ping"}) is answered with the spot
+    pong, and the feed stays the live path on the same connection."""
+    faults = sandbox.RequestHandlerClass.feed_faults
+    await db(track, "bybit", "BTC")
+    async with Running("bybit") as exchange:
+        await until(lambda: exchange.live_since is not None)
+        since, opened = exchange.live_since, faults.connections.get("bybit")
+        await asyncio.sleep(3.5)
+        assert exchange.live_since == since and faults.connections.get("bybit") == opened
+        assert now_ms() - exchange.seen_ms < 2 * 1000
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("watch", ["watchTradesForSymbols", "watchTickers"], indirect=True)
+async def test_bybit_markets_added_or_removed_are_subscribed_and_unsubscribed(bybit_feed, watch):
+    await db(track, "bybit", "BTC", "ETH")
+    async with Running("bybit"):
+        await until(lambda: stored("ETH"))
+        assert subscribed(bybit_feed) == {"BTCUSDT", "ETHUSDT"}
+        await db(track, "bybit", "SOL")
+        await db(TrackedMarket.objects.filter(source="bybit", symbol="ETH").delete)
+        await until(lambda: subscribed(bybit_feed) == {"BTCUSDT", "SOLUSDT"}, 5)
+        await until(lambda: len(stored("SOL")) >= 2)
+
+
+# --- the stream as Bybit documents it ---------------------------------------------------------------
+async def exchange_frames(ws, message: dict) -> dict:
+    """Send a request; the first answer that is not a push."""
+    await ws.send(json.dumps(message))
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if "topic" not in frame:
+            return frame
+
+
+async def test_a_bad_topic_is_refused_with_bybits_error_and_changes_nothing(bybit_feed, sandbox):
+    async with connect(f"ws://127.0.0.1:{bybit_feed.port}{PATH}") as ws:
+        ok = await exchange_frames(ws, {"req_id": "1", "op": "subscribe", "args": ["publicTrade.BTCUSDT"]})
+        assert ok == {"success": True, "ret_msg": "subscribe", "conn_id": ok["conn_id"], "req_id": "1", "op": "subscribe"}
+        for bad in (["publicTrade.ETHUSDT", "publicTrade.NOPEUSDT"], ["orderbook.1.BTCUSDT"], ["publicTrade.BTC-USDT"]):
+            refused = await exchange_frames(ws, {"req_id": "2", "op": "subscribe", "args": bad})
+            named = ",".join(b for b in bad if b != "publicTrade.ETHUSDT")
+            assert refused == {"success": False, "ret_msg": f"Invalid symbol :[{named}]", "conn_id": ok["conn_id"],
+                               "req_id": "2", "op": "subscribe"}
+            assert subscribed(bybit_feed) == {"BTCUSDT"}
+        nonsense = await exchange_frames(ws, {"req_id": "3", "op": "subscribe"})
+        assert nonsense["success"] is False and nonsense["ret_msg"] == "error:invalid op"
+        pong = await exchange_frames(ws, {"req_id": "4", "op": "ping"})
+        assert pong == {"success": True, "ret_msg": "pong", "conn_id": ok["conn_id"], "op": "ping"}
+        off = await exchange_frames(ws, {"req_id": "5", "op": "unsubscribe", "args": ["publicTrade.BTCUSDT"]})
+        assert off == {"success": True, "ret_msg": "unsubscribe", "conn_id": ok["conn_id"], "req_id": "5",
+                       "op": "unsubscribe"}
+        assert subscribed(bybit_feed) == set()
+
+
+async def test_trades_and_tickers_are_pushed_in_bybits_spot_shape_at_the_rest_apis_prices(bybit_feed, sandbox):
+    market = sandbox.RequestHandlerClass.market
+    async with connect(f"ws://127.0.0.1:{bybit_feed.port}{PATH}") as ws:
+        await ws.send(json.dumps({"req_id": "1", "op": "subscribe", "args": ["publicTrade.BTCUSDT", "tickers.BTCUSDT"]}))
+        seen: dict[str, dict] = {}
+        while len(seen) < 2:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            if "topic" in frame:
+                seen[frame["topic"]] = frame
+    trade = seen["publicTrade.BTCUSDT"]
+    assert trade["type"] == "snapshot" and isinstance(trade["ts"], int)
+    [row] = trade["data"]
+    assert set(row) == {"T", "s", "S", "v", "p", "i", "BT"} and row["s"] == "BTCUSDT" and row["S"] in ("Buy", "Sell")
+    assert isinstance(row["i"], str) and row["BT"] is False and row["T"] == trade["ts"]
+    assert D(row["p"]) == market.scale("bybit", "BTC", sim.price("BTC", row["T"]))
+    ticker = seen["tickers.BTCUSDT"]
+    assert ticker["type"] == "snapshot" and isinstance(ticker["cs"], int)
+    assert set(ticker["data"]) == {"symbol", "lastPrice", "highPrice24h", "lowPrice24h", "prevPrice24h", "volume24h",
+                                   "turnover24h", "price24hPcnt", "usdIndexPrice"}
+    assert D(ticker["data"]["lowPrice24h"]) <= D(ticker["data"]["lastPrice"]) <= D(ticker["data"]["highPrice24h"])
+
+
+async def test_ccxt_pro_rejects_a_refused_subscription_and_its_ping_is_answered(bybit_feed, sandbox, settings):
+    """ccxt.pro's bybit reads the sandbox's answers as Bybit's: a refusal fails the watch with
+    Bybit's message (ExchangeError), the pong to its ping is heard (client.lastPong)."""
+    adapter = get_exchange("bybit")
+    await asyncio.to_thread(lambda: aio.run(adapter.listing(refresh=True)))
+    client = ccxt_client.pro_client("bybit", 10)
+    client.urls["api"]["ws"] = CcxtFeed(settings.EXCHANGE_FEED_URLS["bybit"], "bybit").ws_urls(client.urls["api"]["ws"])
+    client.set_markets(adapter.client.markets, adapter.client.currencies or None)
+    try:
+        trades = await asyncio.wait_for(client.watch_trades_for_symbols(["BTC/USDT"]), 5)
+        assert trades[-1]["symbol"] == "BTC/USDT" and trades[-1]["price"] is not None
+        url = client.urls["api"]["ws"]["public"]["spot"]
+        with pytest.raises(ExchangeError, match=r"Invalid symbol :\[publicTrade.NOPEUSDT\]"):
+            await asyncio.wait_for(client.watch_topics(url, ["trade:NOPE/USDT"], ["publicTrade.NOPEUSDT"]), 5)
+        ws = client.clients[url]
+        ws.lastPong = None
+        assert await ccxt_client.ping(client) == []
+        await until(lambda: ws.lastPong is not None, 5, "pong")
+    finally:
+        await client.close()
