@@ -3,7 +3,7 @@ feeds, to the same exchange ingest (exchange.py), alike seen from outside. ccxt.
 WebSocket, subscribes, keeps it alive its own way and parses what the exchange sends; ours are:
 
 - The watch (market.feeds.viaccxt): `watch_trades_for_symbols` (one subscription request for the
-  markets added together, then a waiting call per market, so a quiet market's trade never waits for
+  markets added together, or a few where the exchange caps one, then a waiting call per market, so a quiet market's trade never waits for
   a busy one's), else `watch_trades` per market, else the last price of `watch_tickers` /
   `watch_ticker`. An exchange with none is left to the REST poller, and its feed state says so.
 - A fresh ccxt client per connection, always closed; a REST resync on each (re)connect; live once
@@ -101,9 +101,11 @@ class CcxtConnection:
             self.watchers["*"] = self._loop(lambda: client.watch_tickers(wanted))
             return
         if kind == "watchTradesForSymbols":
-            # One request subscribes them all; the calls per market below then send none (ccxt
-            # sends only missing subscriptions, and this task runs first: tasks start in order).
-            self._chore(self._once(client.watch_trades_for_symbols(symbols)))
+            # One request subscribes them all (a batch each, where the exchange takes fewer at once);
+            # the calls per market below then send none (ccxt sends only missing subscriptions, and
+            # these tasks run first: tasks start in order).
+            for batch in self.feed.subscribe_batches(symbols):
+                self._chore(self._once(client.watch_trades_for_symbols(batch)))
         for symbol in symbols:
             call = {"watchTradesForSymbols": lambda s=symbol: client.watch_trades_for_symbols([s]),
                     "watchTrades": lambda s=symbol: client.watch_trades(s),

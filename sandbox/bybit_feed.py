@@ -30,6 +30,7 @@ from .bybit import VENUE, listed, num, tickers
 
 TOPICS = ("publicTrade", "tickers")
 OPS = ("subscribe", "unsubscribe")
+MAX_ARGS = 10  # "Spot can input up to 10 args for each subscription request sent to one connection"
 SPOT_TICKER = ("symbol", "lastPrice", "highPrice24h", "lowPrice24h", "prevPrice24h", "volume24h", "turnover24h",
                "price24hPcnt", "usdIndexPrice")
 
@@ -56,6 +57,10 @@ async def request(server, client, raw: str | bytes) -> None:
     if op not in OPS or not isinstance(args, list) or not args:
         await client.send(server.faults, {"success": False, "ret_msg": "error:invalid op", "conn_id": conn_id,
                                           "req_id": req_id, "op": op if isinstance(op, str) else ""})
+        return
+    if op == "subscribe" and len(args) > MAX_ARGS:
+        await client.send(server.faults, {"success": False, "ret_msg": f"args size >{MAX_ARGS}", "conn_id": conn_id,
+                                          "req_id": req_id, "op": op})
         return
     symbols = listed(server.market)
     bad = [str(topic) for topic in args if not known(topic, symbols)]

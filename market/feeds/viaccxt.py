@@ -17,6 +17,10 @@ from .base import Feed
 # ccxt.pro's watches that give a price, best first: trades (one request for many markets, or one
 # per market), else the tickers' last price.
 WATCHES = ("watchTradesForSymbols", "watchTrades", "watchTickers", "watchTicker")
+# The most topics an exchange takes in one subscription request, where it has a limit ccxt.pro does
+# not apply itself: Bybit's spot stream refuses more than 10 ("args size >10";
+# https://bybit-exchange.github.io/docs/v5/ws/connect, "Public channel - Args limits").
+SUBSCRIBE_BATCH = {"bybit": 10}
 
 
 class CcxtFeed(Feed):
@@ -33,6 +37,11 @@ class CcxtFeed(Feed):
 
     def streams_per_market(self) -> int:
         return 1
+
+    def subscribe_batches(self, market_ids: list[str]) -> list[list[str]]:
+        """The markets in as few subscription requests as the exchange takes."""
+        size = SUBSCRIBE_BATCH.get(self.name) or max(1, len(market_ids))
+        return [market_ids[i:i + size] for i in range(0, len(market_ids), size)]
 
     def watch_method(self, has: dict) -> str | None:
         """The watch to use, from ccxt's `has` for the exchange (None: it has no live price in ccxt)."""

@@ -204,6 +204,13 @@ def test_the_watch_is_trades_for_many_markets_else_per_market_else_tickers():
     assert feed.watch_method({"watchOrderBook": True, "watchTrades": False}) is None
 
 
+def test_one_subscription_request_carries_no_more_markets_than_the_exchange_takes():
+    markets = [f"M{n}/USDT" for n in range(25)]
+    assert [len(b) for b in CcxtFeed("", "bybit").subscribe_batches(markets)] == [10, 10, 5]  # spot: 10 a request
+    assert CcxtFeed("", "okx").subscribe_batches(markets) == [markets]
+    assert CcxtFeed("", "bybit").subscribe_batches([]) == []
+
+
 def test_ccxts_unified_trades_and_tickers_become_trades_with_the_printed_digits():
     feed, markets = CcxtFeed("", "okx"), {"BTC/USDT": "BTC"}
     trades = [{"symbol": "BTC/USDT", "price": "42219.90", "timestamp": 1630048897897, "id": "130639474"},
