@@ -118,7 +118,7 @@ class CcxtConnection:
         if not client.has.get(has):
             return
         try:
-            for arg in [market_ids] if many else market_ids:
+            for arg in self.feed.subscribe_batches(market_ids) if many else market_ids:
                 await getattr(client, method)(arg)
         except Exception as exc:  # the connection's end cuts it short; nothing to undo
             log.debug("%s feed: unsubscribing %s: %s", self.feed.name, market_ids, exc)
