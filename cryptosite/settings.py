@@ -255,11 +255,11 @@ EXCHANGE_FEED_URLS = {
     "kraken": env.str("KRAKEN_FEED_URL", default=f"{_sandbox_feed}/kraken/v2" if DEMO else "wss://ws.kraken.com/v2"),
 }
 # Any ccxt exchange's feed (ccxt.pro): <ID>_FEED_URL replaces the WebSocket URLs ccxt knows for it;
-# unset, ccxt's own. CoinGecko has no feed. The demo's sandbox speaks OKX's feed.
+# unset, ccxt's own. CoinGecko has no feed. The demo's sandbox speaks OKX's and Bybit's (its path each).
 FEEDLESS = ("coingecko",)
-SANDBOX_CCXT_FEEDS = ("okx",)
+SANDBOX_CCXT_FEEDS = {"okx": "/okx/ws/v5/public", "bybit": "/bybit/v5/public/spot"}
 EXCHANGE_FEED_URLS.update({
-    name: env.str(f"{name.upper()}_FEED_URL", default=f"{_sandbox_feed}/{name}/ws/v5/public"
+    name: env.str(f"{name.upper()}_FEED_URL", default=f"{_sandbox_feed}{SANDBOX_CCXT_FEEDS[name]}"
                   if DEMO and name in SANDBOX_CCXT_FEEDS else "")
     for name in EXCHANGES if name not in EXCHANGE_FEED_URLS and name not in FEEDLESS
 })

@@ -1,5 +1,5 @@
 """`make demo`'s six sources in the real stack: binance, coinbase and kraken natively, okx and bybit
-through ccxt (okx's live feed through ccxt.pro), and the CoinGecko aggregator, all against the
+through ccxt (their live feeds through ccxt.pro), and the CoinGecko aggregator, all against the
 sandbox: prices, candles in all eight timeframes and books from each, over REST and /ws."""
 
 import asyncio
@@ -14,7 +14,7 @@ from tests.e2e.conftest import RunningStack, until
 pytestmark = pytest.mark.e2e
 
 SOURCES = ("binance", "coinbase", "kraken", "okx", "bybit", "coingecko")
-FEEDS = ("binance", "coinbase", "kraken", "okx")
+FEEDS = ("binance", "coinbase", "kraken", "okx", "bybit")
 TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
 
 
@@ -44,8 +44,9 @@ def test_every_source_serves_prices_named_by_its_id(stack):
     assert "coingecko" not in composite["sources"] and {"okx", "bybit"} <= set(composite["sources"])
 
 
-def test_okx_is_fed_live_through_ccxt_pro(stack):
-    until(lambda: stack.http.get("/health").json()["sources"]["okx"]["path"] == "feed", 60, "okx's feed live")
+@pytest.mark.parametrize("source", ["okx", "bybit"])
+def test_okx_and_bybit_are_fed_live_through_ccxt_pro(stack, source):
+    until(lambda: stack.http.get("/health").json()["sources"][source]["path"] == "feed", 60, f"{source}'s feed live")
 
 
 @pytest.mark.parametrize("source", SOURCES)
