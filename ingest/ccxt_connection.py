@@ -3,9 +3,10 @@ feeds, to the same exchange ingest (exchange.py), alike seen from outside. ccxt.
 WebSocket, subscribes, keeps it alive its own way and parses what the exchange sends; ours are:
 
 - The watch (market.feeds.viaccxt): `watch_trades_for_symbols` (one subscription request for the
-  markets added together, or a few where the exchange caps one, then a waiting call per market, so a quiet market's trade never waits for
-  a busy one's), else `watch_trades` per market, else the last price of `watch_tickers` /
-  `watch_ticker`. An exchange with none is left to the REST poller, and its feed state says so.
+  markets added together, or a few where the exchange caps one, then a waiting call per market, so
+  a quiet market's trade never waits for a busy one's), else `watch_trades` per market, else the
+  last price of `watch_tickers` / `watch_ticker`. An exchange with none is left to the REST
+  poller, and its feed state says so.
 - A fresh ccxt client per connection, always closed; a REST resync on each (re)connect; live once
   the resync is done and the exchange has spoken (its subscription answer counts, as the native
   feeds' Ack); a failure reported down, then a reconnect after the native feeds' growing, jittered
