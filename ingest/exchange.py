@@ -215,18 +215,24 @@ class ExchangeIngest:
         while self.unwritten or self.ready_candles:
             await asyncio.sleep(WRITE_AFTER_SECONDS)
             trades, received = self.unwritten, self.unwritten_received or now_ms()
-            candles = list(self.ready_candles.values())
+            pending = self.ready_candles
             self.unwritten, self.unwritten_received, self.ready_candles = [], None, {}
-            await loop.run_in_executor(self.writer, self.write, trades, candles, received)
+            if not await loop.run_in_executor(self.writer, self.write, trades, list(pending.values()), received):
+                # Not written (the write lease busy: a host killed while writing holds it until it
+                # expires): queued again, before what came meanwhile, never dropped once published.
+                self.unwritten = trades + self.unwritten
+                self.unwritten_received = received
+                self.ready_candles = {**pending, **self.ready_candles}
 
-    def write(self, trades: list[Trade], candles: list[CandleUpdate], received: int) -> None:
+    def write(self, trades: list[Trade], candles: list[CandleUpdate], received: int) -> bool:
         """Store the prices (already published), then the candles, which are published once
-        stored."""
+        stored. False when the write lease stayed busy: nothing was written, to try again."""
         try:
             with Lease(f"poll:{self.source}", WRITE_LEASE_SECONDS, wait=WRITE_LEASE_SECONDS, renew=False) as held:
                 if not held:
-                    log.warning("%s feed: write lease busy for %ss; batch skipped", self.source, WRITE_LEASE_SECONDS)
-                    return
+                    log.warning("%s feed: write lease busy for %ss; batch kept for the next try", self.source,
+                                WRITE_LEASE_SECONDS)
+                    return False
                 ticks = record_feed_prices(self.source, trades, received) if trades else []
                 if ticks:
                     evaluate_alerts()(ticks)
@@ -235,6 +241,7 @@ class ExchangeIngest:
         except Exception as exc:  # the database or Redis is away: this batch is lost, the feed goes on
             close_old_connections()
             log.warning("%s feed: %d prices and %d candles not stored: %s", self.source, len(trades), len(candles), exc)
+        return True
 
     # --- REST resync -------------------------------------------------------------------------
     async def resync(self, symbols: list[str]) -> None:

@@ -136,6 +136,36 @@ async def test_a_feed_price_is_published_at_once_even_while_storage_waits_and_st
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
 
 
+async def test_a_batch_whose_write_lease_stays_busy_past_the_wait_is_kept_and_stored_later(feeds, monkeypatch):
+    """The write lease held longer than the writer waits for it (a host killed while writing holds
+    it until it lapses): the published prices are kept, not dropped, and stored once it is free."""
+    import ingest.exchange
+
+    monkeypatch.setattr(ingest.exchange, "WRITE_LEASE_SECONDS", 1)
+    await sync_to_async(track)("binance", "BTC")
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(price_group("binance", "BTC"), channel)
+    async with Running("binance"):
+        await until(lambda: ticks("binance", "BTC"))
+        lease = Lease("poll:binance", 30, wait=5, renew=False)
+        assert await sync_to_async(lease.__enter__)()
+        try:
+            held_from = (await sync_to_async(ticks)("binance", "BTC"))[-1][0]
+            published = []
+            deadline = time.monotonic() + 3.5  # more than three of the writer's waits
+            while time.monotonic() < deadline:
+                message = await asyncio.wait_for(layer.receive(channel), 5)
+                if message["data"]["timestamp"] > held_from:
+                    published.append(message["data"]["timestamp"])
+            assert max(t for t, _ in await sync_to_async(ticks)("binance", "BTC")) == held_from  # none stored meanwhile
+        finally:
+            await sync_to_async(lease.__exit__)(None, None, None)
+        await until(lambda: set(published) <= {t for t, _ in ticks("binance", "BTC")}, 10)
+    stamps = [t for t, _ in await sync_to_async(ticks)("binance", "BTC")]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+
+
 async def test_live_prices_reach_subscribers_again_by_themselves_after_the_channel_layers_redis_restarts(
         feeds, settings, tmp_path):
     """The channel layer's Redis goes away under a running ingest and comes back empty: prices
