@@ -185,7 +185,7 @@ def test_two_hosts_one_holder_per_feed_and_the_survivor_takes_over_a_killed_host
         hosts.remove(dying)
         # Taken once every process of the dying host is gone: a price its feed published between the
         # signal to its first process and the one to its last is lost with its writer's buffer, as a
-        # killed host's would be (CI once saw two kraken ticks of that moment "never stored").
+        # killed host's would be.
         killed_ms = int(time.time() * 1000)
 
         def took_over():
