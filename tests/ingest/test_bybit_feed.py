@@ -61,16 +61,6 @@ def subscribed(server) -> set[str]:
     return {topic.partition(".")[2] for client in list(server.clients) if client.exchange == "bybit" for topic in client.trades}
 
 
-WATCHES = ["watchTradesForSymbols", "watchTrades", "watchTickers", "watchTicker"]
-
-
-@pytest.fixture(params=WATCHES)
-def watch(request, monkeypatch):
-    """Each watch ccxt.pro's bybit offers, as if it were the best the exchange had."""
-    monkeypatch.setattr(CcxtFeed, "watch_method", lambda self, has: request.param if has.get(request.param) else None)
-    return request.param
-
-
 # --- through the ingest ---------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 async def test_bybit_prices_are_stored_and_published_at_the_exchanges_exact_prices(bybit_feed, sandbox, watch):

@@ -67,16 +67,6 @@ def subscribed(server) -> set[str]:
     return {key.rpartition(":")[2] for client in list(server.clients) if client.exchange == "okx" for key in client.trades}
 
 
-WATCHES = ["watchTradesForSymbols", "watchTrades", "watchTickers", "watchTicker"]
-
-
-@pytest.fixture(params=WATCHES)
-def watch(request, monkeypatch):
-    """Each watch ccxt.pro's okx offers, as if it were the best the exchange had."""
-    monkeypatch.setattr(CcxtFeed, "watch_method", lambda self, has: request.param if has.get(request.param) else None)
-    return request.param
-
-
 # --- against the sandbox ------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 async def test_okx_prices_are_stored_and_published_at_the_exchanges_exact_prices(okx_feed, sandbox, watch):
