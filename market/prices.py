@@ -41,21 +41,49 @@ def _previous_ticks(source: str, symbols: list[str]) -> dict[str, tuple]:
     return out
 
 
+def _late_rows(source: str, late: list[Quote], polled_ms: int) -> list[PriceTick]:
+    """Prices with the exchange's own time older than their market's newest stored one, each not
+    stored yet: rows in their place in time, each change_pct from the price before it. This is
+    rare (a feed's trade published at a handover while the poller stored its slot-stamped price
+    first, or a batch that waited for the write lease), so a few indexed queries each."""
+    rows: list[PriceTick] = []
+    for quote in late:
+        at = from_ms(quote.timestamp_ms)
+        market = PriceTick.objects.filter(source=source, symbol=quote.symbol)
+        mine = [r for r in rows if r.symbol == quote.symbol]  # this batch's, oldest first
+        if any(r.timestamp == at for r in mine) or market.filter(timestamp=at).exists():
+            continue  # already stored
+        before = [*market.filter(timestamp__lt=at).order_by("-timestamp").values_list("timestamp", "price")[:1],
+                  *((r.timestamp, r.price) for r in mine)]
+        rows.append(
+            PriceTick(
+                source=source, symbol=quote.symbol, price=quote.price, timestamp=at, received_at=from_ms(polled_ms),
+                change_pct=change_pct(max(before)[1] if before else None, quote.price),
+            )
+        )
+    return rows
+
+
 def record_quotes(source: str, quotes: Iterable[Quote], polled_ms: int) -> list[StoredTick]:
     """Store new prices, a market's in time order (a feed's batch may hold several); a price
-    already stored (same market and time), or older than the newest, is skipped, so a poll that
-    runs twice stores nothing twice. Returns the ticks stored, after the commit."""
+    already stored (same market and time) is skipped, so a poll that runs twice stores nothing
+    twice. A price older than the market's newest is stored in its place when the exchange gave
+    its time (it happened; subscribers may have seen it), but not returned and not the latest; a
+    poll's price without one (stamped with its time slot) is then skipped. Returns the ticks stored
+    as the markets' newest, after the commit."""
     slot = int(selectors.poll_interval(source) * 1000) or 1
     slot_ms = polled_ms // slot * slot
     quotes = sorted(quotes, key=lambda q: q.timestamp_ms or slot_ms)  # a market's prices in time order
     previous = _previous_ticks(source, list(dict.fromkeys(q.symbol for q in quotes)))
     stored: list[StoredTick] = []
-    rows = []
+    rows, late = [], []
     for quote in quotes:
         stamp = quote.timestamp_ms or slot_ms
         prev = previous.get(quote.symbol)
         if prev is not None and prev[1] >= stamp:
-            continue  # already stored, or older than what we have
+            if quote.timestamp_ms and prev[1] > stamp:
+                late.append(quote)
+            continue  # already stored, or older than what we have (stored in its place below)
         pct = change_pct(prev[0] if prev else None, quote.price)
         previous[quote.symbol] = (quote.price, stamp)
         rows.append(
@@ -66,6 +94,8 @@ def record_quotes(source: str, quotes: Iterable[Quote], polled_ms: int) -> list[
         )
         stored.append(StoredTick(source, quote.symbol, quote.price, stamp, polled_ms, pct))
     with transaction.atomic():
+        if late:
+            rows += _late_rows(source, late, polled_ms)
         # The unique (source, symbol, timestamp) constraint is the last guard against a duplicate.
         PriceTick.objects.bulk_create(rows, ignore_conflicts=True)
     if stored:
@@ -85,7 +115,8 @@ def poll_quotes(source: str, symbols: list[str], now_ms: int) -> list[StoredTick
 
 def record_feed_prices(source: str, trades: list[Trade], received_ms: int) -> list[StoredTick]:
     """Store the prices a live feed delivered, through the poller's own write (`record_quotes`: a
-    price already stored, or older than the newest, is skipped). Returns the ticks stored."""
+    price already stored is skipped; an older one than the newest is stored in its place). Returns
+    the ticks stored as their markets' newest."""
     return record_quotes(source, [Quote(t.symbol, t.price, t.timestamp_ms) for t in trades], received_ms)
 
 

@@ -226,16 +226,7 @@ def test_two_hosts_one_holder_per_feed_and_the_survivor_takes_over_a_killed_host
                                 (killed_ms,)).fetchall()
         assert all(row[4] == 1 for row in stored), "a tick stored twice"
         stored_keys = {(s, sym, round(ts.timestamp() * 1000)) for s, sym, ts, _price, _n in stored}
-
-        def superseded(source: str, symbol: str, stamp: int) -> bool:
-            # record_quotes skips a price older than the market's newest stored one. At the handover
-            # the poller (the feed not live yet) stores a price stamped with its time slot, a multiple
-            # of POLL_INTERVAL, and a feed trade from just before that slot's start, published but
-            # still waiting for the writer, is then older: that one, and only that one, is let off.
-            slot = 2000
-            return (source, symbol, (stamp // slot + 1) * slot) in stored_keys
-
-        missing = [p for p in after if p not in stored_keys and not superseded(*p)]
+        missing = [p for p in after if p not in stored_keys]
         assert not missing, f"published, never stored: {missing[:5]} of {len(after)}"
     finally:
         for host in hosts:

@@ -7,7 +7,8 @@ import orjson
 import pytest
 from django.core.cache import cache
 
-from market import documents
+from core import keys
+from market import documents, selectors
 from market.candles import apply_tick_to_open_candles, sync_candles, upsert_candles
 from market.domain.candles import aggregate
 from market.domain.prices import Quote
@@ -46,10 +47,30 @@ def test_change_pct_is_computed_against_the_previous_tick_of_the_same_market():
     assert tick.change_pct == D("10.0000")
 
 
-def test_an_older_tick_than_the_stored_one_is_ignored():
+def test_a_polled_price_without_its_own_time_older_than_the_stored_one_is_ignored():
+    """A poll's price the exchange gave no time for is stamped with its poll slot: when a newer
+    price is stored already (a feed's trade), it is not stored."""
     t = now_ms()
-    record_quotes("coinbase", [Quote("BTC", D("100"), t)], t)
-    assert record_quotes("coinbase", [Quote("BTC", D("99"), t - 5000)], t) == []
+    record_quotes("kraken", [Quote("BTC", D("100"), t + 60_000)], t)
+    assert record_quotes("kraken", [Quote("BTC", D("99"))], t) == []
+    assert list(PriceTick.objects.values_list("price", flat=True)) == [D("100")]
+
+
+def test_an_older_price_with_its_own_time_is_stored_in_its_place_once_and_is_not_the_latest():
+    """At a feed's handover the poller may store its slot-stamped price before the writer stores
+    a feed trade from just before it, which subscribers were already sent: that trade is stored,
+    in its place in time, with its change from the price before it; the newest stays the latest."""
+    slot = int(selectors.poll_interval("kraken") * 1000)
+    t = now_ms() // slot * slot
+    record_quotes("kraken", [Quote("BTC", D("100"), t - 5000)], t - 5000)
+    [poll] = record_quotes("kraken", [Quote("BTC", D("110"))], t + 100)
+    assert poll.timestamp_ms == t  # the poll's slot
+    assert record_quotes("kraken", [Quote("BTC", D("105"), t - 580)], t + 200) == []  # not returned: not the newest
+    assert record_quotes("kraken", [Quote("BTC", D("105"), t - 580)], t + 300) == []  # twice: stored once
+    rows = PriceTick.objects.filter(source="kraken", symbol="BTC").order_by("timestamp")
+    assert [(r.price, r.change_pct) for r in rows] == [(D("100"), None), (D("105"), D("5.0000")), (D("110"), D("10.0000"))]
+    latest = StoredTick.from_cache(cache.get(keys.latest("kraken", "BTC")))
+    assert (latest.price, latest.timestamp_ms) == (D("110"), t)
 
 
 def test_upserting_candles_twice_keeps_one_row_each_with_the_latest_values():
@@ -152,14 +173,14 @@ def test_the_candle_task_backfills_every_timeframe(sandbox, settings):
 def test_several_prices_of_one_market_in_one_batch_are_stored_in_time_order_each_against_the_one_before():
     """A feed's batch may hold several prices per market (the writer caught up after a wait): all
     are stored, oldest first, each change_pct from the price before it; one older than what is
-    stored is skipped."""
+    stored is stored in its place, not returned as a new price."""
     t = now_ms()
     record_quotes("kraken", [Quote("ETH", D("100"), t - 3000)], t - 3000)
     stored = record_quotes("kraken", [Quote("ETH", D("110"), t - 1000), Quote("ETH", D("99"), t - 4000),
                                                Quote("ETH", D("121"), t), Quote("ETH", D("105"), t - 2000)], t)
     assert [(s.timestamp_ms, s.change_pct) for s in stored] == [(t - 2000, D("5")), (t - 1000, D("4.7619")), (t, D("10"))]
     rows = PriceTick.objects.filter(source="kraken", symbol="ETH").order_by("timestamp")
-    assert [r.price for r in rows] == [D("100"), D("105"), D("110"), D("121")]
+    assert [r.price for r in rows] == [D("99"), D("100"), D("105"), D("110"), D("121")]
 
 
 def test_pruning_removes_only_ticks_older_than_the_retention():
