@@ -11,80 +11,48 @@ from decimal import Decimal as D
 
 import pytest
 from ccxt.base.errors import ExchangeError
-from channels.layers import get_channel_layer
 from websockets.asyncio.client import connect
 
-from market import aio, selectors
+from market import aio
 from market.exchanges import get_exchange
 from market.feeds import CcxtFeed
-from market.models import PriceTick, TrackedMarket
+from market.models import TrackedMarket
 from market.selectors import now_ms
 from sandbox import simulation as sim
-from sandbox.feeds import start_feed_server
 from serving import ccxt_client
-from streaming.groups import price_group
-from tests.ingest.test_ccxt_feed import db
+from tests.ingest import ccxt_venues
+from tests.ingest.ccxt_venues import check_exact_prices, db, serve, subscriptions
 from tests.ingest.test_exchange import Running, track, until
 
 PATH = "/bybit/v5/public/spot"
 
 
-def serve_bybit(sandbox, settings, trade_period: float):
-    handler = sandbox.RequestHandlerClass
-    server = start_feed_server(handler.market, handler.feed_faults, trade_period=trade_period, candle_period=0.3)
-    settings.EXCHANGE_FEED_URLS = {"bybit": f"ws://127.0.0.1:{server.port}{PATH}"}
-    settings.EXCHANGES = ["bybit"]
-    settings.POLL_INTERVAL = 1.0
-    settings.TICK_MIN_INTERVAL = 0.5
-    settings.FEED_RECONNECT_MAX_SECONDS = 1.0
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def bybit_feed(sandbox, settings):
-    yield from serve_bybit(sandbox, settings, 0.1)
+    yield from serve(sandbox, settings, "bybit", PATH, 0.1)
 
 
 @pytest.fixture
 def quiet_bybit_feed(sandbox, settings):
-    yield from serve_bybit(sandbox, settings, 3600.0)  # no market ever trades
+    yield from serve(sandbox, settings, "bybit", PATH, 3600.0)  # no market ever trades
 
 
 def stored(symbol: str) -> list[tuple[int, D]]:
-    return [(int(t.timestamp.timestamp() * 1000), t.price)
-            for t in PriceTick.objects.filter(source="bybit", symbol=symbol).order_by("id")]
+    return ccxt_venues.stored("bybit", symbol)
 
 
 def subscribed(server) -> set[str]:
     """The symbols the sandbox's Bybit connections are subscribed to (in any topic)."""
-    return {topic.partition(".")[2] for client in list(server.clients) if client.exchange == "bybit" for topic in client.trades}
+    return {topic.partition(".")[2] for topic in subscriptions(server, "bybit")}
 
 
 # --- through the ingest ---------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 async def test_bybit_prices_are_stored_and_published_at_the_exchanges_exact_prices(bybit_feed, sandbox, watch):
-    await db(track, "bybit", "BTC", "DOGE")
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(price_group("bybit", "BTC"), channel)
-    async with Running("bybit") as exchange:
-        await until(lambda: len(stored("BTC")) >= 4 and len(stored("DOGE")) >= 4)
-        await until(lambda: "bybit" in selectors.live_feeds(), 5)
-        published = await asyncio.wait_for(layer.receive(channel), 5)
-        assert published["data"]["symbol"] == "BTC" and published["data"]["source"] == "bybit"
-        assert exchange.live_since is not None and exchange.connections[0].kind == watch
-        assert subscribed(bybit_feed) == {"BTCUSDT", "DOGEUSDT"}
-    market = sandbox.RequestHandlerClass.market
-    for symbol in ("BTC", "DOGE"):
-        ticks = await db(stored, symbol)
-        stamps = [t for t, _ in ticks]
-        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
-        for stamp, price in ticks:  # what the sandbox printed at about that moment, to the last digit: a
-            # trade's at its own time; the resync's REST ticker has no time on Bybit (ccxt's timestamp
-            # is None), so its tick carries the moment it was received, after the price was read
-            printed = {market.scale("bybit", symbol, sim.price(symbol, stamp + late)) for late in range(-1000, 20)}
-            assert price in printed, (symbol, stamp, price)
+    # A trade's at its own time; the resync's REST ticker has no time on Bybit (ccxt's timestamp is
+    # None), so its tick carries the moment it was received, after the price was read: up to 1 s before.
+    await check_exact_prices("bybit", sandbox, watch, lambda: subscribed(bybit_feed), {"BTCUSDT", "DOGEUSDT"},
+                             range(-1000, 20))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,88 +8,45 @@ import asyncio
 from decimal import Decimal as D
 
 import pytest
-from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
-from django.db import OperationalError
 
 from ingest.ccxt_connection import CcxtConnection
 from market import selectors
 from market.feeds import CcxtFeed, get_feed
-from market.models import PriceTick, TrackedMarket
+from market.models import TrackedMarket
 from market.selectors import now_ms
-from sandbox import simulation as sim
-from sandbox.feeds import start_feed_server
-from streaming.groups import price_group
+from tests.ingest import ccxt_venues
+from tests.ingest.ccxt_venues import check_exact_prices, db, serve, subscriptions
 from tests.ingest.test_exchange import Running, track, until
 
 OKX_WS = "wss://ws.okx.com:443/ws/v5"
-
-
-def serve_okx(sandbox, settings, trade_period: float):
-    handler = sandbox.RequestHandlerClass
-    server = start_feed_server(handler.market, handler.feed_faults, trade_period=trade_period, candle_period=0.3)
-    settings.EXCHANGE_FEED_URLS = {"okx": f"ws://127.0.0.1:{server.port}/okx/ws/v5/public"}
-    settings.EXCHANGES = ["okx"]
-    settings.POLL_INTERVAL = 1.0
-    settings.TICK_MIN_INTERVAL = 0.5
-    settings.FEED_RECONNECT_MAX_SECONDS = 1.0
-    yield server
-    server.stop()
+OKX_PATH = "/okx/ws/v5/public"
 
 
 @pytest.fixture
 def okx_feed(sandbox, settings):
-    yield from serve_okx(sandbox, settings, 0.1)
+    yield from serve(sandbox, settings, "okx", OKX_PATH, 0.1)
 
 
 @pytest.fixture
 def quiet_okx_feed(sandbox, settings):
-    yield from serve_okx(sandbox, settings, 3600.0)  # no market ever trades (its first round is before any client)
-
-
-async def db(call, *args):
-    """A database call while the writer may hold the (in-memory SQLite) table's lock: retried."""
-    for _ in range(50):
-        try:
-            return await sync_to_async(call)(*args)
-        except OperationalError:
-            await asyncio.sleep(0.1)
-    return await sync_to_async(call)(*args)
+    yield from serve(sandbox, settings, "okx", OKX_PATH, 3600.0)  # no market ever trades (its first round is before any client)
 
 
 def stored(symbol: str) -> list[tuple[int, D]]:
-    return [(int(t.timestamp.timestamp() * 1000), t.price)
-            for t in PriceTick.objects.filter(source="okx", symbol=symbol).order_by("id")]
+    return ccxt_venues.stored("okx", symbol)
 
 
 def subscribed(server) -> set[str]:
     """The instIds the sandbox's OKX connections are subscribed to (in any channel)."""
-    return {key.rpartition(":")[2] for client in list(server.clients) if client.exchange == "okx" for key in client.trades}
+    return {key.rpartition(":")[2] for key in subscriptions(server, "okx")}
 
 
 # --- against the sandbox ------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 async def test_okx_prices_are_stored_and_published_at_the_exchanges_exact_prices(okx_feed, sandbox, watch):
-    await db(track, "okx", "BTC", "DOGE")
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(price_group("okx", "BTC"), channel)
-    async with Running("okx") as exchange:
-        await until(lambda: len(stored("BTC")) >= 4 and len(stored("DOGE")) >= 4)
-        await until(lambda: "okx" in selectors.live_feeds(), 5)
-        published = await asyncio.wait_for(layer.receive(channel), 5)
-        assert published["data"]["symbol"] == "BTC" and published["data"]["source"] == "okx"
-        assert exchange.live_since is not None and exchange.connections[0].kind == watch
-        assert subscribed(okx_feed) == {"BTC-USDT", "DOGE-USDT"}
-    market = sandbox.RequestHandlerClass.market
-    for symbol in ("BTC", "DOGE"):
-        ticks = await db(stored, symbol)
-        stamps = [t for t, _ in ticks]
-        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
-        for stamp, price in ticks:  # what the sandbox printed at that moment, to the last digit (the
-            # REST ticker of the resync reads the clock again after its timestamp: a few ms later)
-            printed = {market.scale("okx", symbol, sim.price(symbol, stamp + late)) for late in range(20)}
-            assert price in printed, (symbol, stamp, price)
+    # At the moment of the price, or a few ms after (the REST ticker of the resync reads the clock
+    # again after its timestamp).
+    await check_exact_prices("okx", sandbox, watch, lambda: subscribed(okx_feed), {"BTC-USDT", "DOGE-USDT"}, range(20))
 
 
 @pytest.mark.django_db(transaction=True)
