@@ -107,10 +107,10 @@ async def test_feed_prices_are_stored_once_in_order_and_at_most_one_per_tick_int
     assert all(b - a >= 450 for a, b in zip(received, received[1:])), received
 
 
-async def test_a_feed_price_is_published_at_once_even_while_storage_waits_and_stored_after_none_lost(feeds):
-    """The stream does not wait for the database: with the exchange's write lease held elsewhere
-    (a slow write, a poll), the feed's prices still reach the group, one after another; once the
-    lease is free, every one of them is stored, once, in order."""
+async def published_while_the_write_lease_is_held(seconds: float, enough: int | None = None) -> list[int]:
+    """Binance's BTC fed while the exchange's write lease is held elsewhere for `seconds` (or until
+    `enough` prices were published): the times of the prices published meanwhile, checked to be
+    stored none meanwhile, then every one once the lease is free, once each and in order."""
     await sync_to_async(track)("binance", "BTC")
     layer = get_channel_layer()
     channel = await layer.new_channel()
@@ -122,18 +122,26 @@ async def test_a_feed_price_is_published_at_once_even_while_storage_waits_and_st
         try:
             held_from = (await sync_to_async(ticks)("binance", "BTC"))[-1][0]
             published = []
-            deadline = time.monotonic() + 5
-            while len(published) < 4 and time.monotonic() < deadline:
+            deadline = time.monotonic() + seconds
+            while (enough is None or len(published) < enough) and time.monotonic() < deadline:
                 message = await asyncio.wait_for(layer.receive(channel), 5)
                 if message["data"]["timestamp"] > held_from:
                     published.append(message["data"]["timestamp"])
-            assert len(published) >= 4 and published == sorted(set(published))
             assert max(t for t, _ in await sync_to_async(ticks)("binance", "BTC")) == held_from  # none stored meanwhile
         finally:
             await sync_to_async(lease.__exit__)(None, None, None)
         await until(lambda: set(published) <= {t for t, _ in ticks("binance", "BTC")}, 10)
     stamps = [t for t, _ in await sync_to_async(ticks)("binance", "BTC")]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    return published
+
+
+async def test_a_feed_price_is_published_at_once_even_while_storage_waits_and_stored_after_none_lost(feeds):
+    """The stream does not wait for the database: with the exchange's write lease held elsewhere
+    (a slow write, a poll), the feed's prices still reach the group, one after another; once the
+    lease is free, every one of them is stored, once, in order."""
+    published = await published_while_the_write_lease_is_held(5, enough=4)
+    assert len(published) >= 4 and published == sorted(set(published))
 
 
 async def test_a_batch_whose_write_lease_stays_busy_past_the_wait_is_kept_and_stored_later(feeds, monkeypatch):
@@ -142,28 +150,7 @@ async def test_a_batch_whose_write_lease_stays_busy_past_the_wait_is_kept_and_st
     import ingest.exchange
 
     monkeypatch.setattr(ingest.exchange, "WRITE_LEASE_SECONDS", 1)
-    await sync_to_async(track)("binance", "BTC")
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(price_group("binance", "BTC"), channel)
-    async with Running("binance"):
-        await until(lambda: ticks("binance", "BTC"))
-        lease = Lease("poll:binance", 30, wait=5, renew=False)
-        assert await sync_to_async(lease.__enter__)()
-        try:
-            held_from = (await sync_to_async(ticks)("binance", "BTC"))[-1][0]
-            published = []
-            deadline = time.monotonic() + 3.5  # more than three of the writer's waits
-            while time.monotonic() < deadline:
-                message = await asyncio.wait_for(layer.receive(channel), 5)
-                if message["data"]["timestamp"] > held_from:
-                    published.append(message["data"]["timestamp"])
-            assert max(t for t, _ in await sync_to_async(ticks)("binance", "BTC")) == held_from  # none stored meanwhile
-        finally:
-            await sync_to_async(lease.__exit__)(None, None, None)
-        await until(lambda: set(published) <= {t for t, _ in ticks("binance", "BTC")}, 10)
-    stamps = [t for t, _ in await sync_to_async(ticks)("binance", "BTC")]
-    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert await published_while_the_write_lease_is_held(3.5)  # more than three of the writer's waits
 
 
 async def test_live_prices_reach_subscribers_again_by_themselves_after_the_channel_layers_redis_restarts(
