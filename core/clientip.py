@@ -1,5 +1,5 @@
 """Who the client is: the one rule for the address a request or WebSocket comes from, used by the
-rate limit, the WebSocket connection cap and /metrics.
+rate limit, the WebSocket connection cap, the untracked markets' share per client and /metrics.
 
 The connection's own address is the client's, unless it is one of TRUSTED_PROXIES (CIDRs): then
 `X-Forwarded-For` is read from the right (the hop our proxy appended) past every trusted hop, and
@@ -13,12 +13,34 @@ host is routinely handed a whole /64, so counting per address would give it 2**6
 """
 
 import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 
 from django.conf import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPV6_PREFIX = 64
+
+# The rate_client of the request or WebSocket being served (None for the server's own work: beat,
+# tasks, commands), for what is shared out per client deeper down (market.markets.admit_untracked).
+_asking: ContextVar[str | None] = ContextVar("asking", default=None)
+
+
+def asking() -> str | None:
+    return _asking.get()
+
+
+@contextmanager
+def asking_as(client: str) -> Iterator[None]:
+    """Serve a request or a connection as `client` (HTTP: cryptosite.ratelimit; /ws: streaming.admission);
+    threads it hands work to inherit it (asgiref copies the context)."""
+    token = _asking.set(client)
+    try:
+        yield
+    finally:
+        _asking.reset(token)
 
 
 @lru_cache(maxsize=8)

@@ -23,7 +23,7 @@ from apikeys import usage as key_usage
 from apikeys.authentication import AFTER_COUNT, InvalidKey, KeysUnavailable, authenticate
 from apikeys.credentials import key_from_meta
 from core.cache import redis_client
-from core.clientip import counted_as
+from core.clientip import asking_as, counted_as
 from core.errors import error_response
 from core.ratelimit import KEYED_SCRIPT, SCRIPT, Hit, Rate, Usage, counter_key, hit_for, parse_rate, rule_for, window_end
 
@@ -104,6 +104,10 @@ class RateLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
+        with asking_as(counted_as(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))):
+            return self._call(request)
+
+    def _call(self, request: HttpRequest):
         request.api_key = None
         scope = getattr(request, "scope", {})
         usage = scope.get(SCOPE_KEY)

@@ -190,8 +190,7 @@ CELERY_TASK_DEFAULT_QUEUE = "cryptosite-demo" if DEMO else "cryptosite"
 CELERY_BEAT_SCHEDULER = "cryptosite.beat:LeasedScheduler"
 CELERY_BEAT_MAX_LOOP_INTERVAL = 1.0
 # Webhook deliveries have a queue of their own, consumed by a worker of their own (`-Q webhooks`;
-# the others' worker runs `-Q tasks`), so a slow receiver never holds up a price poll. A worker
-# started without -Q consumes both.
+# the others' worker runs `-Q tasks`), so a slow receiver never holds up a price poll (no -Q: both).
 ALERT_WEBHOOK_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-webhooks"
 CELERY_TASK_QUEUES = {
     name: {"exchange": name, "routing_key": name, "alias": alias}
@@ -211,10 +210,12 @@ CANDLE_SYNC_INTERVAL = env.float("CANDLE_SYNC_INTERVAL", default=30.0)
 TICK_RETENTION_DAYS = env.int("TICK_RETENTION_DAYS", default=30)
 BACKFILL_CANDLES = env.int("BACKFILL_CANDLES", default=1000)
 # Untracked markets (any symbol an exchange lists, asked for by anyone): the server stores data for
-# at most UNTRACKED_MARKETS_MAX of them at a time (a new one beyond that is a 503), only their
+# at most UNTRACKED_MARKETS_MAX of them at a time (a new one beyond that is a 503), of which one
+# client address first asks for UNTRACKED_MARKETS_PER_CLIENT (429; 0: no share), only their
 # newest UNTRACKED_CANDLES candles per timeframe (older ones asked for are fetched and served, not
 # stored), and forgets them with their candles UNTRACKED_RETENTION_HOURS after they were last used.
 UNTRACKED_MARKETS_MAX = env.int("UNTRACKED_MARKETS_MAX", default=100)
+UNTRACKED_MARKETS_PER_CLIENT = env.int("UNTRACKED_MARKETS_PER_CLIENT", default=25)
 UNTRACKED_CANDLES = env.int("UNTRACKED_CANDLES", default=1000)
 UNTRACKED_RETENTION_HOURS = env.float("UNTRACKED_RETENTION_HOURS", default=24.0)
 EXCHANGE_TIMEOUT = env.float("EXCHANGE_TIMEOUT", default=10.0)
@@ -232,8 +233,7 @@ EXCHANGE_API_URLS = {
     ),
 }
 # Every other exchange id in EXCHANGES is one of ccxt's: <ID>_API_URL replaces the REST hosts ccxt
-# knows for it (a proxy, a mirror, the sandbox); unset, ccxt's own. The demo points the ones the
-# sandbox speaks at it.
+# knows for it (a proxy, a mirror, the sandbox); unset, ccxt's own. The demo points the sandbox's at it.
 SANDBOX_CCXT_VENUES = ("okx", "bybit")
 EXCHANGE_API_URLS.update({
     name: env.str(f"{name.upper()}_API_URL", default=f"{_sandbox}/{name}" if DEMO and name in SANDBOX_CCXT_VENUES else "")
@@ -286,8 +286,7 @@ SCHEDULER_LEASE_SECONDS = env.float("SCHEDULER_LEASE_SECONDS", default=max(0.5, 
 # Seconds between refreshes of the order books someone watches over the WebSocket (only those).
 BOOK_INTERVAL = env.float("BOOK_INTERVAL", default=2.0)
 
-# The task that stores prices hands them to this callable after the commit; market never
-# imports streaming.
+# The task that stores prices hands them to this callable after the commit (market never imports streaming).
 MARKET_BROADCASTER = env.str("MARKET_BROADCASTER", default="streaming.broadcast.publish")
 # The ingest process publishes each feed price from its event loop through this coroutine
 # function (the same arguments), as the price arrives, while its writer stores it.

@@ -49,9 +49,10 @@ def market_settings(app_configs, **kwargs):
             errors.append(Error(f"The {name} feed URL must start with ws:// or wss://: {url}", id="market.E010"))
     if settings.TICK_MIN_INTERVAL < 0 or settings.FEED_RECONNECT_MAX_SECONDS <= 0:
         errors.append(Error("TICK_MIN_INTERVAL must be 0 or more, FEED_RECONNECT_MAX_SECONDS positive", id="market.E011"))
-    if settings.HEALTH_CACHE_SECONDS < 0 or settings.UNTRACKED_MARKETS_MAX < 0 or settings.UNTRACKED_RETENTION_HOURS <= 0:
-        errors.append(Error("HEALTH_CACHE_SECONDS and UNTRACKED_MARKETS_MAX must be 0 or more, UNTRACKED_RETENTION_HOURS "
-                            "positive", id="market.E013"))
+    if min(settings.HEALTH_CACHE_SECONDS, settings.UNTRACKED_MARKETS_MAX, settings.UNTRACKED_MARKETS_PER_CLIENT) < 0 \
+            or settings.UNTRACKED_RETENTION_HOURS <= 0:
+        errors.append(Error("HEALTH_CACHE_SECONDS, UNTRACKED_MARKETS_MAX and UNTRACKED_MARKETS_PER_CLIENT must be 0 or "
+                            "more, UNTRACKED_RETENTION_HOURS positive", id="market.E013"))
     if not 1 <= settings.UNTRACKED_CANDLES <= 10_000:
         errors.append(Error("UNTRACKED_CANDLES must be between 1 and 10000", id="market.E014"))
     try:

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from core.clientip import asking
+
 from . import aio, documents, selectors
 from .domain.errors import MarketError
 from .domain.timeframes import TIMEFRAMES, align
@@ -29,6 +31,13 @@ class TooManyUntracked(MarketError):
     capacity is the server's, not this client's rate), until one of them is forgotten."""
 
     status = 503
+
+
+class TooManyUntrackedForClient(TooManyUntracked):
+    """This client first asked for UNTRACKED_MARKETS_PER_CLIENT of the untracked markets stored:
+    429 (its share, so that one client cannot take the room of all), until one is forgotten."""
+
+    status = 429
 
 
 def ensure_listed(source: str, symbol: str) -> None:
@@ -69,10 +78,12 @@ def watch(source: str, symbol: str) -> tuple[bool, StoredTick | None]:
 def admit_untracked(source: str, symbol: str, poll_seconds: int = 0) -> None:
     """Before the server stores anything of an untracked market (a price, candles, polls for a
     live subscriber): mark it used, polled for `poll_seconds` more; a market not admitted yet is
-    admitted while fewer than UNTRACKED_MARKETS_MAX are, else TooManyUntracked. Without this a
-    stranger could make the server fetch and keep every market an exchange lists.
+    admitted while fewer than UNTRACKED_MARKETS_MAX are (else TooManyUntracked) and, for a client's
+    request, while fewer than UNTRACKED_MARKETS_PER_CLIENT were first asked for by that client
+    (core.clientip.asking; else TooManyUntrackedForClient). Without these a stranger could make the
+    server fetch and keep every market an exchange lists, or take all the room there is.
 
-    Two requests admitting two new markets at once may both pass the count: the bound is exceeded by
+    Two requests admitting two new markets at once may both pass a count: the bound is exceeded by
     at most the requests in flight, which is not worth a lock on every untracked request."""
     now = timezone.now()
     changes = {"used_at": now}
@@ -80,14 +91,21 @@ def admit_untracked(source: str, symbol: str, poll_seconds: int = 0) -> None:
         changes["expires_at"] = now + timedelta(seconds=poll_seconds)
     if OnDemandMarket.objects.filter(source=source, symbol=symbol).update(**changes):
         return
-    limit = settings.UNTRACKED_MARKETS_MAX
+    limit, share, client = settings.UNTRACKED_MARKETS_MAX, settings.UNTRACKED_MARKETS_PER_CLIENT, asking()
     if OnDemandMarket.objects.count() >= limit:
         raise TooManyUntracked(
             f"Too many untracked markets: this server keeps data for at most {limit} markets it does not track "
             f"(UNTRACKED_MARKETS_MAX); ask for {symbol} on {source} again later, or for a tracked symbol"
         )
+    if client and share and OnDemandMarket.objects.filter(admitted_for=client).count() >= share:
+        raise TooManyUntrackedForClient(
+            f"Too many untracked markets for this client: at most {share} of the markets this server keeps "
+            f"without tracking them are first asked for by one client (UNTRACKED_MARKETS_PER_CLIENT); ask for "
+            f"{symbol} on {source} again once one of yours is forgotten, or for a tracked symbol"
+        )
     OnDemandMarket.objects.update_or_create(
-        source=source, symbol=symbol, defaults={"expires_at": changes.get("expires_at", now), "used_at": now}
+        source=source, symbol=symbol,
+        defaults={"expires_at": changes.get("expires_at", now), "used_at": now, "admitted_for": client or ""},
     )
 
 

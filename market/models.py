@@ -92,14 +92,19 @@ class Candle(models.Model):
 
 class OnDemandMarket(models.Model):
     """An untracked market someone asked for, the only kind whose data the server stores for a
-    stranger: at most UNTRACKED_MARKETS_MAX of them (market.markets.admit_untracked). Polled
-    until `expires_at`, which live subscriptions keep pushing forward; forgotten with its candles
-    once nobody asked for it for UNTRACKED_RETENTION_HOURS after `used_at`."""
+    stranger: at most UNTRACKED_MARKETS_MAX of them, UNTRACKED_MARKETS_PER_CLIENT first asked for
+    by one client (market.markets.admit_untracked). Polled until `expires_at`, which live
+    subscriptions keep pushing forward; forgotten with its candles once nobody asked for it for
+    UNTRACKED_RETENTION_HOURS after `used_at`."""
 
     source = models.CharField(max_length=SOURCE_MAX_LENGTH, choices=SOURCE_CHOICES)
     symbol = models.CharField(max_length=20)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(default=timezone.now)
+    admitted_for = models.CharField(
+        max_length=64, blank=True, default="",
+        help_text="the client (IPv4 address or IPv6 /64) that first asked for it; empty: the server's own work",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "symbol"], name="on_demand_unique")]

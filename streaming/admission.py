@@ -31,7 +31,7 @@ from django.conf import settings
 from hiredis import ReplyError
 
 from core import keys
-from core.clientip import scope_client
+from core.clientip import asking_as, scope_client
 from core.errors import error_body
 from core.pipeline import PipelinedRedis, RedisStillDown, RedisUnavailable, Script
 from core.ratelimit import SCRIPT, Usage, hit_for, rule_for
@@ -208,12 +208,13 @@ class ConnectionLimiter:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "websocket":
             return await self.app(scope, receive, send)
-        member = uuid.uuid4().hex
-        verdict = await admit(scope_client(scope), member)
+        member, client = uuid.uuid4().hex, scope_client(scope)
+        verdict = await admit(client, member)
         if verdict is not None and not verdict.admitted:
             return await refuse(scope, send, verdict)
         try:
-            return await self.app(scope, receive, send)
+            with asking_as(client):
+                return await self.app(scope, receive, send)
         finally:
             release(member)
 

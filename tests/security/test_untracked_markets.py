@@ -92,3 +92,31 @@ def test_the_server_keeps_data_for_at_most_the_configured_number_of_untracked_ma
     tasks.prune_untracked_markets()
     assert client.get("/api/market/price", {"symbol": "LTC"}).status_code == 200
     assert set(OnDemandMarket.objects.values_list("symbol", flat=True)) == {"DOGE", "LTC"}
+
+
+def test_one_client_first_asks_for_at_most_its_share_of_the_untracked_markets(client, sandbox, settings):
+    """UNTRACKED_MARKETS_PER_CLIENT: one address cannot take all the room there is. Past its share
+    a new market is a 429 naming the setting and stores nothing; another address still gets one,
+    a market already kept is served to anyone, and a forgotten one frees a place in the share."""
+    settings.UNTRACKED_MARKETS_MAX, settings.UNTRACKED_MARKETS_PER_CLIENT = 100, 2
+    for symbol in ("DOGE", "XRP"):
+        assert client.get("/api/market/price", {"symbol": symbol}).status_code == 200
+    for path, params in (("/api/market/price", {}), ("/api/market/ohlc", {"timeframe": "1h", "limit": 5})):
+        refused = client.get(path, {"symbol": "LTC", **params})
+        assert refused.status_code == 429, refused.content
+        assert "UNTRACKED_MARKETS_PER_CLIENT" in refused.json()["error"]
+    assert not PriceTick.objects.filter(symbol="LTC").exists() and not Candle.objects.filter(symbol="LTC").exists()
+    assert not OnDemandMarket.objects.filter(symbol="LTC").exists()
+    assert client.get("/api/market/price", {"symbol": "DOGE"}).status_code == 200  # its own, kept: served
+    other = {"REMOTE_ADDR": "203.0.113.9"}
+    assert client.get("/api/market/price", {"symbol": "XRP"}, **other).status_code == 200  # kept: served to anyone
+    assert client.get("/api/market/price", {"symbol": "LTC"}, **other).status_code == 200
+    assert dict(OnDemandMarket.objects.values_list("symbol", "admitted_for")) == {
+        "DOGE": "127.0.0.1", "XRP": "127.0.0.1", "LTC": "203.0.113.9"}
+    OnDemandMarket.objects.filter(symbol="XRP").update(used_at=timezone.now() - timedelta(days=2))
+    tasks.prune_untracked_markets()
+    assert client.get("/api/market/price", {"symbol": "ADA"}).status_code == 200  # ADA is tracked: no share used
+    assert client.get("/api/market/price", {"symbol": "DOT"}).status_code == 200
+    settings.UNTRACKED_MARKETS_PER_CLIENT = 0  # no share: only the server's bound
+    assert client.get("/api/market/price", {"symbol": "LINK"}).status_code == 200
+    assert client.get("/api/market/price", {"symbol": "AVAX"}).status_code == 200

@@ -13,6 +13,7 @@ from django.db import connections
 
 from cryptosite.asgi import application
 from market.domain.prices import Quote
+from market.models import OnDemandMarket
 from market.prices import record_quotes
 from streaming import admission
 from streaming.broadcast import publish
@@ -283,3 +284,21 @@ async def test_bad_book_subscriptions_are_an_error(sandbox, message, fragment):
     error = await send(ws, message)
     assert error["type"] == "error" and fragment in error["error"], error
     await ws.disconnect()
+
+
+async def test_a_connection_subscribes_to_at_most_its_addresss_share_of_untracked_markets(sandbox, settings):
+    """UNTRACKED_MARKETS_PER_CLIENT counts what an address first asked for over /ws as over REST:
+    past it, a new untracked market is an error and the connection goes on; another address is
+    not held back by it."""
+    settings.UNTRACKED_MARKETS_PER_CLIENT = 1
+    first, other = communicator(), communicator()
+    first.scope["client"], other.scope["client"] = ("198.51.100.7", 40000), ("198.51.100.8", 40000)
+    for ws in (first, other):
+        assert (await ws.connect())[0] and (await ws.receive_json_from())["type"] == "connected"
+    assert (await send(first, {"type": "subscribe", "symbol": "DOGE"}))["type"] == "subscribed"
+    assert (await first.receive_json_from(timeout=5))["type"] == "price_update"  # its price, fetched and kept
+    refused = await send(first, {"type": "subscribe", "symbol": "XRP"})
+    assert refused["type"] == "error" and "UNTRACKED_MARKETS_PER_CLIENT" in refused["error"]
+    assert (await send(other, {"type": "subscribe", "symbol": "XRP"}))["type"] == "subscribed"
+    owners = await sync_to_async(lambda: dict(OnDemandMarket.objects.values_list("symbol", "admitted_for")))()
+    assert owners == {"DOGE": "198.51.100.7", "XRP": "198.51.100.8"}
