@@ -63,7 +63,7 @@ class CcxtConnection:
         self.task: asyncio.Task | None = None
         self.client = None  # the ccxt client of the connection open now
         self.kind: str | None = None
-        self.watchers: dict[str, asyncio.Task] = {}  # per market (or "*" for watch_tickers)
+        self.watchers: dict[str, asyncio.Task] = {}  # per market (or "*<batch>" for watch_tickers)
         self.chores: set[asyncio.Task] = set()  # subscription and unsubscription requests in flight
         self.ended: asyncio.Future | None = None
         self.taken: dict[str, tuple[int, set]] = {}  # per market: the newest trade time taken, its ids
@@ -95,11 +95,12 @@ class CcxtConnection:
     def _watch(self, symbols: list[str]) -> None:
         client, kind = self.client, self.kind
         if kind == "watchTickers":
-            old = self.watchers.pop("*", None)
-            if old is not None:
-                old.cancel()
-            wanted = list(self.markets)
-            self.watchers["*"] = self._loop(lambda: client.watch_tickers(wanted))
+            # One watch of all the markets, or one per batch where the exchange takes fewer at once:
+            # all started again for the markets there are now.
+            for key in [key for key in self.watchers if key.startswith("*")]:
+                self.watchers.pop(key).cancel()
+            for number, batch in enumerate(self.feed.subscribe_batches(list(self.markets))):
+                self.watchers[f"*{number}"] = self._loop(lambda batch=batch: client.watch_tickers(batch))
             return
         if kind == "watchTradesForSymbols":
             # One request subscribes them all (a batch each, where the exchange takes fewer at once);

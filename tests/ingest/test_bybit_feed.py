@@ -83,7 +83,7 @@ async def test_bybit_markets_added_or_removed_are_subscribed_and_unsubscribed(by
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("watch", ["watchTradesForSymbols"], indirect=True)
+@pytest.mark.parametrize("watch", ["watchTradesForSymbols", "watchTickers"], indirect=True)
 async def test_more_bybit_markets_than_one_request_takes_are_subscribed_in_batches(bybit_feed, watch):
     """Bybit's spot stream takes 10 topics a request: 12 markets tracked together are subscribed in
     two requests, none refused, and every one of them is stored."""
