@@ -123,14 +123,15 @@ def test_a_bad_file_weight_is_refused_before_anything_is_fetched_or_trained(name
 def test_the_defaults_rebuild_the_shipped_model_from_the_files_it_was_trained_on():
     import argparse
 
-    from sentiment.management.commands.train_sentiment import TFNS, Command
+    from sentiment.management.commands.train_sentiment import DEFAULT_EXTRA, TFNS, Command
     from sentiment.transformer import MODEL_DIR
 
     parser = argparse.ArgumentParser()
     Command().add_arguments(parser)
     defaults = parser.parse_args([])
     meta = json.loads((MODEL_DIR / "meta.json").read_text())
-    assert meta["trained_on"] == [TFNS, *(p.name for p in defaults.extra)]
+    assert defaults.extra is None  # each engine's own (DEFAULT_EXTRA)
+    assert meta["trained_on"] == [TFNS, *(p.name for p in DEFAULT_EXTRA["transformer"])]
     assert meta["recipe"]["extra_weight"] == defaults.extra_weight and defaults.file_weight == []
 
 
