@@ -192,39 +192,33 @@ def apply_tick_to_open_candles(
 ) -> list[tuple[str, str, str, CandleValue]]:
     """Move each market's open candles (of these timeframes) with its newest price (high, low,
     close), so charts move between candle syncs; the next sync overwrites them with the exchange's
-    own. A period with no candle yet (it began after the last sync, and the feed carries no candles
-    of that timeframe: Coinbase's) is started by its first price, volume 0 until the exchange's own
-    arrives; a closed candle is left as it is. One read and one write for all the ticks (of one
-    exchange, as every caller has them)."""
+    own. One read and one write for all the ticks (of one exchange, as every caller has them)."""
     timeframes = tuple(timeframes)
-    moves: dict[tuple[str, str, str, int], list] = {}  # candle -> [high, low, newest time, its price, oldest, its price]
+    moves: dict[tuple[str, str, str, int], list] = {}  # candle -> [high, low, newest time, its price]
     for tick in ticks if timeframes else ():
         for tf in timeframes:
             key = (tick.source, tick.symbol, tf, align(tick.timestamp_ms, tf))
             move = moves.get(key)
             if move is None:
-                moves[key] = [tick.price, tick.price, tick.timestamp_ms, tick.price, tick.timestamp_ms, tick.price]
+                moves[key] = [tick.price, tick.price, tick.timestamp_ms, tick.price]
                 continue
             move[0], move[1] = max(move[0], tick.price), min(move[1], tick.price)
             if tick.timestamp_ms > move[2]:
                 move[2], move[3] = tick.timestamp_ms, tick.price
-            if tick.timestamp_ms < move[4]:
-                move[4], move[5] = tick.timestamp_ms, tick.price
     if not moves:
         return []
-    found = {
-        (r.source, r.symbol, r.timeframe, r.open_time): r
+    rows = [
+        r
         for r in Candle.objects.filter(
             source__in={k[0] for k in moves}, symbol__in={k[1] for k in moves}, timeframe__in=timeframes,
-            open_time__in={k[3] for k in moves},
+            closed=False, open_time__in={k[3] for k in moves},
         )
         if (r.source, r.symbol, r.timeframe, r.open_time) in moves
-    }
-    rows = [row for row in found.values() if not row.closed]
+    ]
     changed = []
     now = timezone.now()
     for row in rows:
-        high, low, _at, close, *_first = moves[(row.source, row.symbol, row.timeframe, row.open_time)]
+        high, low, _at, close = moves[(row.source, row.symbol, row.timeframe, row.open_time)]
         row.high = max(row.high, high)
         row.low = min(row.low, low)
         row.close = close
@@ -235,17 +229,6 @@ def apply_tick_to_open_candles(
         )
     if rows:
         _update_moved(rows)
-    started = [
-        Candle(source=source, symbol=symbol, timeframe=tf, open_time=start, open=first, high=high, low=low, close=close,
-               volume=0, closed=False, updated_at=now)
-        for (source, symbol, tf, start), (high, low, _at, close, _first_at, first) in moves.items()
-        if (source, symbol, tf, start) not in found
-    ]
-    if started:
-        # A sync storing the exchange's own candle meanwhile wins: that one is kept, not this.
-        Candle.objects.bulk_create(started, ignore_conflicts=True)
-        changed += [(c.source, c.symbol, c.timeframe, CandleValue(c.open_time, c.open, c.high, c.low, c.close, c.volume, False))
-                    for c in started]
     documents.candles_changed((source, symbol, timeframe) for source, symbol, timeframe, _candle in changed)
     return changed
 

@@ -104,24 +104,6 @@ def test_the_open_candles_take_every_tick_of_one_call_and_nothing_else():
     assert (eth.high, eth.low, eth.close) == (closed.high, closed.low, closed.close) == (D("110"), D("90"), D("100"))
 
 
-def test_a_period_without_a_candle_yet_is_started_by_its_first_price():
-    """A new minute began after the last candle sync (Coinbase's feed carries no candles): its
-    first prices start its open candle, volume 0 until the exchange's own arrives, and it is
-    published with the others; a closed candle of that time is never reopened."""
-    t = align(now_ms(), "1h") + 2 * M + 1000
-    upsert_candles("coinbase", "ETH", "1m", [sim.Candle(align(t, "1m"), *(D("10"),) * 4, D("1"), True)])
-    ticks = [StoredTick("coinbase", "BTC", D("101"), t + 20, t + 20), StoredTick("coinbase", "BTC", D("99"), t + 10, t + 10),
-             StoredTick("coinbase", "BTC", D("100"), t + 30, t + 30), StoredTick("coinbase", "ETH", D("12"), t + 10, t + 10)]
-    changed = apply_tick_to_open_candles(ticks, ("1m",))
-    assert [(symbol, tf, c.open_time) for _s, symbol, tf, c in changed] == [("BTC", "1m", align(t, "1m"))]
-    row = Candle.objects.get(source="coinbase", symbol="BTC")
-    assert (row.open, row.high, row.low, row.close, row.volume, row.closed) == (D("99"), D("101"), D("99"), D("100"), 0, False)
-    eth = Candle.objects.get(source="coinbase", symbol="ETH")
-    assert (eth.close, eth.closed) == (D("10"), True)
-    apply_tick_to_open_candles([StoredTick("coinbase", "BTC", D("98"), t + 40, t + 40)], ("1m",))  # then it moves
-    assert Candle.objects.values_list("open", "low", "close").get(symbol="BTC") == (D("99"), D("98"), D("98"))
-
-
 def test_a_served_price_document_never_goes_back_in_time():
     """The feed's live price and the stored one write the same document; the newer trade wins
     whoever writes last."""
