@@ -12,7 +12,7 @@ from django.utils.functional import cached_property
 from . import markets, selectors
 from .domain.errors import MarketError
 from .domain.symbols import normalize_symbol
-from .models import Candle, ExchangeSchedule, PriceTick, TrackedMarket
+from .models import Candle, ExchangeSchedule, OnDemandMarket, PriceTick, TrackedMarket
 from .payloads import stored_candle_payloads
 
 admin.site.site_header = "cryptosite admin"
@@ -161,6 +161,17 @@ class CandleAdmin(ReadOnlyAdmin):
         from .payloads import iso
 
         return iso(obj.open_time)[:16].replace("T", " ")
+
+
+@admin.register(OnDemandMarket)
+class OnDemandMarketAdmin(ReadOnlyAdmin):
+    """The untracked markets kept for clients (UNTRACKED_MARKETS_MAX, a share of them per client
+    address): which, for whom, and until when; forgotten by the beat's pruning, not here."""
+
+    list_display = ["source", "symbol", "admitted_for", "used_at", "expires_at"]
+    list_filter = ["source"]
+    search_fields = ["=symbol", "=admitted_for"]
+    ordering = ["-used_at"]
 
 
 @admin.register(ExchangeSchedule)

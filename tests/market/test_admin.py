@@ -60,6 +60,16 @@ def test_candles_are_read_only_with_filters(operator, sandbox):
     assert operator.get("/admin/market/candle/add/").status_code == 403
 
 
+def test_the_untracked_markets_kept_are_listed_with_who_first_asked_read_only(operator, sandbox):
+    assert operator.get("/api/market/price", {"symbol": "DOGE"}, REMOTE_ADDR="203.0.113.9").status_code == 200
+    assert operator.get("/api/market/price", {"symbol": "XRP", "source": "coinbase"}).status_code == 200
+    page = operator.get("/admin/market/ondemandmarket/").content.decode()
+    assert "DOGE" in page and "203.0.113.9" in page and "XRP" in page and "127.0.0.1" in page
+    searched = operator.get("/admin/market/ondemandmarket/", {"q": "203.0.113.9"}).content.decode()
+    assert "DOGE" in searched and "XRP" not in searched
+    assert operator.get("/admin/market/ondemandmarket/add/").status_code == 403
+
+
 def test_adding_a_market_checks_the_exchange_listing(operator, sandbox):
     bad = operator.post("/admin/market/trackedmarket/add/", {"source": "binance", "symbol": "NOPE", "enabled": "on"})
     assert bad.status_code == 200 and "Symbol not found" in bad.content.decode()
