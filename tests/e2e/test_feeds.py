@@ -1,6 +1,6 @@
 """The live feeds in the real stack (`make demo`: sandbox feeds, the ingest process, the poller as
 fallback): each fault switch fails the exchange over to the REST poller within two poll intervals
-and back to its feed once the feed recovers, with no tick stored twice or out of order."""
+and back to its feed once the feed recovers, with no tick stored twice."""
 
 import asyncio
 import json
@@ -52,9 +52,11 @@ def stored(stack) -> dict[tuple[str, str], list[int]]:
     return out
 
 
-def assert_once_and_in_order(stack) -> None:
+def assert_each_stored_once(stack) -> None:
+    """No price stored twice. Not necessarily in time order: a feed's price published while the
+    poller stored a newer one (its REST answer, at start-up or a failover) is stored in its place
+    in time after it (market.prices.record_quotes)."""
     for market, stamps in stored(stack).items():
-        assert stamps == sorted(stamps), f"{market}: a tick stored out of order"
         assert len(set(stamps)) == len(stamps), f"{market}: a tick stored twice"
 
 
@@ -68,7 +70,7 @@ def test_every_exchange_is_fed_live_with_a_price_a_second(stack):
     for market, stamps in after.items():
         # The poller at 2 s would store at most three in 5 s; the feeds store one a second.
         assert len(stamps) - len(before.get(market, [])) >= 4, market
-    assert_once_and_in_order(stack)
+    assert_each_stored_once(stack)
 
 
 def test_a_subscriber_gets_every_stored_feed_price_in_order(stack):
@@ -107,7 +109,7 @@ def test_a_feed_fault_fails_over_to_polling_and_back(stack, exchange, mode):
     quiet = rest_requests(stack, exchange)
     time.sleep(2 * INTERVAL)
     assert rest_requests(stack, exchange) - quiet == 0
-    assert_once_and_in_order(stack)
+    assert_each_stored_once(stack)
 
 
 def test_a_skipped_trade_id_is_resynced_from_the_rest_api_while_the_feed_stays_live(stack):
@@ -115,4 +117,4 @@ def test_a_skipped_trade_id_is_resynced_from_the_rest_api_while_the_feed_stays_l
     stack.sandbox("POST", "/_sandbox/feed-faults", json={"exchange": "binance", "mode": "skip"})
     until(lambda: rest_requests(stack, "binance") > before, 10, "a REST resync after the gap")
     assert path(stack, "binance") == "feed"
-    assert_once_and_in_order(stack)
+    assert_each_stored_once(stack)
