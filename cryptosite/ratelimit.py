@@ -104,10 +104,11 @@ class RateLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        with asking_as(counted_as(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))):
-            return self._call(request)
+        ip = counted_as(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+        with asking_as(ip):
+            return self._call(request, ip)
 
-    def _call(self, request: HttpRequest):
+    def _call(self, request: HttpRequest, ip: str):
         request.api_key = None
         scope = getattr(request, "scope", {})
         usage = scope.get(SCOPE_KEY)
@@ -115,7 +116,6 @@ class RateLimitMiddleware:
             rule = rule_for(request.method, request.path)
             if rule is None:
                 return self.get_response(request)
-            ip = counted_as(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
             # Keys lift the API's budget; they never lift another (admin login attempts).
             raw = key_from_meta(request.META) if rule[0] == "http" else None
             if raw is not None:

@@ -1,8 +1,7 @@
 import pytest
 
 from market.feeds import CcxtFeed
-
-WATCHES = ["watchTradesForSymbols", "watchTrades", "watchTickers", "watchTicker"]
+from market.feeds.viaccxt import WATCHES
 
 
 @pytest.fixture(params=WATCHES)
