@@ -11,7 +11,7 @@ from cryptosite.stack import BASE_DIR
 
 OURS = {*tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["tool"]["importlinter"]["root_packages"],
         "bench", "tests", "manage"}
-SKIP = {".venv", "node_modules", "migrations", ".git", "staticfiles", "var"}
+SKIP = {".venv", ".venv-train", "node_modules", "migrations", ".git", "staticfiles", "var"}
 
 
 def project_modules():
