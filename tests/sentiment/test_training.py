@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 
 from sentiment import training
 from sentiment.domain.engine import Model, analyze
-from sentiment.management.commands.train_sentiment import CRYPTO, HOLDOUT
+from sentiment.management.commands.train_sentiment import CRYPTO, DATA_DIR, HOLDOUTS
 
 from .labelled import write
 
@@ -25,6 +25,18 @@ def test_extra_rows_weigh_more_than_the_main_corpus():
                                            "posts": ([t for t, _ in POSTS], [l for _, l in POSTS]),
                                            "hard": (["not a bear trap, a bear market"], [0])}, 3.0, {"hard": 1.5})
     assert weights == [1.0] * 3 + [3.0] * 3 + [1.5]
+
+
+def test_no_held_out_post_is_in_a_training_file():
+    def normal(text):
+        return " ".join(text.lower().split())
+
+    trained = {normal(t) for path in DATA_DIR.glob("crypto_posts*.csv")
+               for t in training.read_labelled(path)[0]}
+    assert len(trained) > 4000  # every file of posts: the fast engine's, the transformer's, the hard ones
+    for path in HOLDOUTS:
+        held = [normal(t) for t in training.read_labelled(path)[0]]
+        assert len(set(held)) == len(held) and not trained & set(held), path.name
 
 
 def test_train_command_writes_a_model_the_engine_loads(tmp_path, capsys):
@@ -48,10 +60,11 @@ def test_the_fast_engine_trains_on_the_posts_but_not_the_hard_ones_nor_the_trans
     assert training.trained_on()[1:] == [CRYPTO.name]  # neither the hard posts nor the transformer's more
 
 
-def test_train_command_refuses_the_held_out_set(tmp_path):
+@pytest.mark.parametrize("held", HOLDOUTS, ids=lambda p: p.name)
+def test_train_command_refuses_the_held_out_sets(tmp_path, held):
     data = write(tmp_path / "news.csv", NEWS * 4)
     with pytest.raises(CommandError, match="held-out"):
-        call_command("train_sentiment", data=data, extra=[HOLDOUT], out=tmp_path / "m.json.gz")
+        call_command("train_sentiment", data=data, extra=[CRYPTO, held], out=tmp_path / "m.json.gz")
     assert not (tmp_path / "m.json.gz").exists()
 
 

@@ -107,9 +107,10 @@ def test_training_the_transformer_without_torch_says_how(monkeypatch):
         call_command("train_sentiment", "--engine", "transformer")
 
 
-def test_the_transformer_never_trains_on_the_held_out_posts():
+@pytest.mark.parametrize("name", ["crypto_holdout.csv", "crypto_holdout_more.csv"])
+def test_the_transformer_never_trains_on_the_held_out_posts(name):
     with pytest.raises(CommandError, match="never trained on"):
-        call_command("train_sentiment", "--engine", "transformer", "--extra", str(DATA / "crypto_holdout.csv"))
+        call_command("train_sentiment", "--engine", "transformer", "--extra", str(DATA / name))
 
 
 @pytest.mark.parametrize("name,weight", [("crypto_posts.csv", "heavy"), ("crypto_posts.csv", "0"),
@@ -166,7 +167,8 @@ def test_train_sentiment_builds_a_model_the_server_serves(tmp_path, tiny_encoder
     for name, n in (("crypto_posts.csv", posts), ("crypto_posts_hard.csv", hard)):  # and of each file of posts
         assert abs(validation[name]["both (weight cross-fitted)"]["n"] - n / 5) < 3
     assert 0 < meta["temperature"] and 0 <= meta["fast_weight"] <= 1
-    assert meta["figures"]["crypto_holdout.csv"]["engine"]["n"] == 100
+    assert meta["figures"]["crypto_holdout.csv"]["engine"]["n"] == 100  # each held-out set scored
+    assert meta["figures"]["crypto_holdout_more.csv"]["engine"]["n"] == 284
     assert meta["rows"] == 400 + posts + hard  # the shipped model: every row
     assert meta["trained_on"] == ["small.csv", "crypto_posts.csv", "crypto_posts_hard.csv"]
     assert meta["recipe"]["extra_weight"] == 3 and meta["recipe"]["file_weights"] == [["crypto_posts_hard.csv", 1.0]]

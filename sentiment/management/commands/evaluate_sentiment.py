@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from sentiment import training
 from sentiment.domain.engine import ENGINES, LABELS
 
-from .train_sentiment import CRYPTO, DEFAULT_DATA, HOLDOUT
+from .train_sentiment import CRYPTO, DEFAULT_DATA, HOLDOUTS
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
         parser.add_argument("--labelled", type=Path, nargs="*", default=[CRYPTO])
-        parser.add_argument("--holdout", type=Path, nargs="*", default=[HOLDOUT], help="scored only, never trained on")
+        parser.add_argument("--holdout", type=Path, nargs="*", default=HOLDOUTS, help="scored only, never trained on")
         parser.add_argument("--folds", type=int, default=5)
         parser.add_argument("--c", type=float, default=training.DEFAULT_C)
         parser.add_argument("--engine", choices=ENGINES, default="fast")
