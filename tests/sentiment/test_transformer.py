@@ -266,6 +266,13 @@ def test_evaluate_sentiment_scores_held_out_posts_with_the_transformer_as_served
     assert "unseen.csv: the transformer engine as served, n=10" in out and "accuracy 0.900" in out
 
 
+def test_evaluate_sentiment_scores_both_held_out_sets_by_default(transformer, capsys):
+    call_command("evaluate_sentiment", engine="transformer")
+    out = capsys.readouterr().out
+    assert "crypto_holdout.csv: the transformer engine as served, n=100" in out
+    assert "crypto_holdout_more.csv: the transformer engine as served, n=284" in out
+
+
 def test_evaluate_sentiment_refuses_a_directory_that_is_not_a_transformer_model(model_dir):
     (model_dir / "tokenizer.json").write_text("{")
     with pytest.raises(CommandError, match="not a transformer sentiment model"):
