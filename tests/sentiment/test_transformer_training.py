@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 
 from sentiment import encoders, training
 from sentiment.domain.transformer import blended, calibrated, shown_text
+from sentiment.management.commands.train_sentiment import HOLDOUTS
 from sentiment.transformer_training import fit_blend, fit_temperature
 
 from .labelled import write
@@ -107,10 +108,10 @@ def test_training_the_transformer_without_torch_says_how(monkeypatch):
         call_command("train_sentiment", "--engine", "transformer")
 
 
-@pytest.mark.parametrize("name", ["crypto_holdout.csv", "crypto_holdout_more.csv"])
-def test_the_transformer_never_trains_on_the_held_out_posts(name):
+@pytest.mark.parametrize("held", HOLDOUTS, ids=lambda p: p.name)
+def test_the_transformer_never_trains_on_the_held_out_posts(held):
     with pytest.raises(CommandError, match="never trained on"):
-        call_command("train_sentiment", "--engine", "transformer", "--extra", str(DATA / name))
+        call_command("train_sentiment", "--engine", "transformer", "--extra", str(held))
 
 
 @pytest.mark.parametrize("name,weight", [("crypto_posts.csv", "heavy"), ("crypto_posts.csv", "0"),
